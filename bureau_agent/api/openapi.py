@@ -1,0 +1,104 @@
+"""/v1/openapi.json, generated from the same Route table that registers the handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bureau_agent import __version__
+from bureau_agent.api.routes import Route
+
+_ERROR_TEXT = {
+    400: "Invalid request (invalid_request, out_of_bounds or unknown_key)",
+    401: "Missing or wrong bearer token (unauthorized)",
+    404: "Not found",
+    413: "Body over the configured limit (payload_too_large)",
+    429: "Too many concurrent calls (busy); see Retry-After",
+    501: "Not implemented in this version",
+    503: "The display or the chat agent is unavailable; see Retry-After",
+    504: "The chat agent did not answer in time (chat_timeout)",
+    500: "A bug (internal)",
+}
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+
+
+def _clean(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop the validator-only keywords that OpenAPI 3.0 does not know."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("allowNul",):
+            continue
+        if isinstance(value, dict):
+            value = _clean(value) if key != "properties" else {k: _clean(v) for k, v in value.items()}
+        out[key] = value
+    return out
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": route.summary,
+        "operationId": route.method.lower() + route.path.replace("/v1/", "_").replace("/", "_").replace(".", "_"),
+        "responses": {},
+    }
+    if route.query:
+        op["parameters"] = [
+            {"name": name, "in": "query", "required": False, "schema": _clean(schema)}
+            for name, schema in route.query.items()
+        ]
+    if route.body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _clean(route.body)}}}
+    ok: dict[str, Any] = {"description": "OK"}
+    if route.response is not None:
+        ok["content"] = {"application/json": {"schema": _clean(route.response)}}
+    elif route.response_media:
+        ok["content"] = {media: {"schema": schema} for media, schema in route.response_media.items()}
+    op["responses"]["200"] = ok
+    op["responses"].update(route.extra_responses)
+    statuses = set(route.errors) | {500}
+    if route.auth:
+        statuses.add(401)
+    if route.body is not None:
+        statuses |= {400, 413}
+    for status in sorted(statuses):
+        op["responses"][str(status)] = {
+            "description": _ERROR_TEXT.get(status, "Error"),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    if not route.auth:
+        op["security"] = []
+    return op
+
+
+def build_document(routes: list[Route]) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "bureau-agent",
+            "version": __version__,
+            "description": "The HTTP API of the agent inside each bureau desktop. Every route but "
+            "/v1/health needs `Authorization: Bearer <agent token>`.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": ERROR_SCHEMA},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }

@@ -1,0 +1,28 @@
+"""The declaration of one HTTP route: what registers it and what documents it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from bureau_agent.api.schema import Schema
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: Schema | None = None  # JSON request body schema
+    query: dict[str, Schema] = dataclasses.field(default_factory=dict)
+    response: Schema | None = None  # JSON 200 response schema
+    response_media: dict[str, Schema] | None = None  # non-JSON 200 bodies (e.g. images)
+    errors: tuple[int, ...] = (400,)  # statuses this route can answer besides 200/401/500
+    auth: bool = True
+    extra_responses: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)

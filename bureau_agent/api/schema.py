@@ -1,0 +1,161 @@
+"""Request schemas and their validator.
+
+The schemas are plain JSON Schema (the subset below), written once and used twice: to check
+every request body and query, and to describe the route in /v1/openapi.json. Objects never
+accept unknown keys, so a typo is a 400 rather than a silent default.
+
+Supported: type (object, array, string, integer, number, boolean), properties, required,
+additionalProperties (a schema, for maps), items, enum, minimum, maximum, minLength, maxLength,
+minItems, maxItems, nullable, default, description.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bureau_agent.errors import InvalidRequest
+
+Schema = dict[str, Any]
+
+_TYPE_NAMES = {
+    "object": "an object",
+    "array": "an array",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+}
+
+
+def obj(properties: dict[str, Schema], required: tuple[str, ...] = (), **extra: Any) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = list(required)
+    schema.update(extra)
+    return schema
+
+
+def integer(minimum: int | None = None, maximum: int | None = None, **extra: Any) -> Schema:
+    schema: Schema = {"type": "integer", **extra}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+def string(max_length: int | None = None, *, min_length: int | None = None, **extra: Any) -> Schema:
+    schema: Schema = {"type": "string", **extra}
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    if min_length is not None:
+        schema["minLength"] = min_length
+    return schema
+
+
+def enum(*values: str, **extra: Any) -> Schema:
+    return {"type": "string", "enum": list(values), **extra}
+
+
+def array(items: Schema, max_items: int | None = None, *, min_items: int | None = None, **extra: Any) -> Schema:
+    schema: Schema = {"type": "array", "items": items, **extra}
+    if max_items is not None:
+        schema["maxItems"] = max_items
+    if min_items is not None:
+        schema["minItems"] = min_items
+    return schema
+
+
+def validate(value: Any, schema: Schema, where: str = "body") -> Any:
+    """Check value against schema; raise InvalidRequest naming the first offending field."""
+    if value is None and schema.get("nullable"):
+        return value
+    kind = schema.get("type")
+    if kind is not None and not _is_type(value, kind):
+        raise InvalidRequest(f"{where} must be {_TYPE_NAMES[kind]}.", details={"field": where})
+    if "enum" in schema and value not in schema["enum"]:
+        choices = ", ".join(map(str, schema["enum"]))
+        raise InvalidRequest(f"{where} must be one of: {choices}.", details={"field": where})
+    if kind in ("integer", "number"):
+        if "minimum" in schema and value < schema["minimum"]:
+            raise InvalidRequest(f"{where} must be at least {schema['minimum']}.", details={"field": where})
+        if "maximum" in schema and value > schema["maximum"]:
+            raise InvalidRequest(f"{where} must be at most {schema['maximum']}.", details={"field": where})
+    elif kind == "string":
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            raise InvalidRequest(
+                f"{where} must have at least {schema['minLength']} characters.", details={"field": where}
+            )
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            raise InvalidRequest(
+                f"{where} must have at most {schema['maxLength']} characters.", details={"field": where}
+            )
+        if "\x00" in value and not schema.get("allowNul", False):
+            raise InvalidRequest(f"{where} must not contain NUL characters.", details={"field": where})
+    elif kind == "array":
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            raise InvalidRequest(f"{where} must have at least {schema['minItems']} items.", details={"field": where})
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            raise InvalidRequest(f"{where} must have at most {schema['maxItems']} items.", details={"field": where})
+        for i, item in enumerate(value):
+            validate(item, schema["items"], f"{where}[{i}]")
+    elif kind == "object":
+        _validate_object(value, schema, where)
+    return value
+
+
+def _validate_object(value: dict[str, Any], schema: Schema, where: str) -> None:
+    props: dict[str, Schema] = schema.get("properties", {})
+    extra = schema.get("additionalProperties", False)
+    prefix = "" if where == "body" else where + "."
+    for key in schema.get("required", ()):
+        if key not in value:
+            raise InvalidRequest(f"{prefix}{key} is required.", details={"field": prefix + key})
+    for key, item in value.items():
+        if key in props:
+            validate(item, props[key], prefix + key)
+        elif isinstance(extra, dict):
+            validate(item, extra, prefix + key)
+        else:
+            raise InvalidRequest(f"{prefix}{key} is not a known field.", details={"field": prefix + key})
+
+
+def _is_type(value: Any, kind: str) -> bool:
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "array":
+        return isinstance(value, list)
+    if kind == "object":
+        return isinstance(value, dict)
+    raise ValueError(f"unsupported schema type {kind}")
+
+
+def parse_query(query: dict[str, str], params: dict[str, Schema]) -> dict[str, Any]:
+    """Coerce query-string values to their schema types, then validate them.
+
+    Unknown parameters are rejected like unknown body fields.
+    """
+    result: dict[str, Any] = {}
+    for name, text in query.items():
+        schema = params.get(name)
+        if schema is None:
+            raise InvalidRequest(f"query parameter {name} is not known.", details={"field": name})
+        kind = schema.get("type")
+        value: Any = text
+        if kind == "integer":
+            try:
+                value = int(text)
+            except ValueError:
+                raise InvalidRequest(f"{name} must be an integer.", details={"field": name}) from None
+        elif kind == "boolean":
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise InvalidRequest(f"{name} must be true or false.", details={"field": name})
+            value = text.lower() in ("true", "1")
+        result[name] = validate(value, schema, name)
+    return result

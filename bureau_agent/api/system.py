@@ -1,0 +1,74 @@
+"""GET /v1/health, /v1/status and /v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from bureau_agent.api import context
+from bureau_agent.api.http import json_response
+from bureau_agent.api.openapi import build_document
+from bureau_agent.api.routes import Route
+from bureau_agent.snapshot import agent_snapshot
+from bureau_agent.system.metrics import METRICS_SCHEMA
+
+ROUTES_KEY = web.AppKey("routes", list)
+
+
+async def health(request: web.Request) -> web.Response:
+    return json_response({"status": "ok", "agentReady": request.app[context.READINESS].ready})
+
+
+def status_of(app: web.Application) -> dict[str, Any]:
+    chat = app[context.CHAT_STATUS].status() if context.CHAT_STATUS in app else None
+    return agent_snapshot(app[context.IDENTITY], app[context.DISPLAY], app[context.READINESS], chat)
+
+
+async def status(request: web.Request) -> web.Response:
+    return json_response(status_of(request.app))
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(build_document(request.app[ROUTES_KEY]))
+
+
+HEALTH_SCHEMA = {
+    "type": "object",
+    "required": ["status", "agentReady"],
+    "properties": {"status": {"type": "string", "enum": ["ok"]}, "agentReady": {"type": "boolean"}},
+}
+
+STATUS_SCHEMA = {
+    "type": "object",
+    "required": ["agentReady", "version", "bootId", "startedAt", "uptimeS", "display", "chat", "metrics"],
+    "properties": {
+        "agentReady": {"type": "boolean"},
+        "version": {"type": "string"},
+        "bootId": {"type": "string"},
+        "startedAt": {"type": "string"},
+        "uptimeS": {"type": "number"},
+        "display": {
+            "type": "object",
+            "required": ["name", "connected", "width", "height"],
+            "properties": {
+                "name": {"type": "string", "nullable": True},
+                "connected": {"type": "boolean"},
+                "width": {"type": "integer"},
+                "height": {"type": "integer"},
+            },
+        },
+        "chat": {
+            "type": "object",
+            "required": ["configured", "reachable"],
+            "properties": {"configured": {"type": "boolean"}, "reachable": {"type": "boolean"}},
+        },
+        "metrics": METRICS_SCHEMA,
+    },
+}
+
+ROUTES = [
+    Route("GET", "/v1/health", health, "Liveness: the process is up (no auth)", response=HEALTH_SCHEMA, errors=(), auth=False),
+    Route("GET", "/v1/status", status, "Readiness, version, display, chat and host metrics", response=STATUS_SCHEMA, errors=()),
+    Route("GET", "/v1/openapi.json", openapi, "This OpenAPI 3 document", response={"type": "object"}, errors=()),
+]

@@ -1,0 +1,1 @@
+"""Relay of /v1/chat to the on-desktop AI agent."""

@@ -1,0 +1,75 @@
+"""The `bureau-agent` command: serve, doctor, version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from bureau_agent import __version__
+from bureau_agent.config import ConfigError, Settings, load_settings, resolve_token
+
+EXIT_CONFIG = 2
+
+
+def _settings_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="TOML settings file (default /etc/bureau-agent/agent.toml)")
+    common.add_argument("--listen", help="HOST:PORT to listen on (default 127.0.0.1:7700)")
+    common.add_argument("--display", help="X display (default $DISPLAY)")
+    common.add_argument("--token-file", dest="token_file", help="file holding the bearer token")
+    common.add_argument("--dev", action="store_const", const=True, help="development mode: no token, loopback only")
+    common.add_argument("--log-level", dest="log_level", help="debug, info, warning or error")
+    common.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="NAME=VALUE", help="any setting, for example --set exec_max_concurrent=4"
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _settings_parser()
+    parser = argparse.ArgumentParser(prog="bureau-agent", description="The agent inside a bureau desktop.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", parents=[common], help="run the daemon")
+    sub.add_parser("doctor", parents=[common], help="check the display, XTest, capture, token and heartbeat URL")
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for item in args.sets:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected NAME=VALUE")
+        overrides[name.strip()] = value
+    for name in ("config", "listen", "display", "token_file", "dev", "log_level"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return load_settings(overrides=overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "version":
+        print(__version__)
+        return 0
+    try:
+        settings = settings_from_args(args)
+        if args.command == "doctor":
+            from bureau_agent.doctor import doctor
+
+            return doctor(settings)
+        token = resolve_token(settings)
+    except ConfigError as exc:
+        print(f"bureau-agent: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    from bureau_agent.log import setup_logging
+    from bureau_agent.server import serve
+
+    setup_logging(settings.log_level)
+    return asyncio.run(serve(settings, token))

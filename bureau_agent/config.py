@@ -1,0 +1,264 @@
+"""Settings: a TOML file, overridden by BUREAU_AGENT_* environment variables, overridden by flags.
+
+Every setting is declared once in FIELDS with its type, default and range, so the file, the
+environment and the flags are parsed and checked by the same code. A TOML table flattens into
+its prefix: `[heartbeat] url = "…"` is the setting `heartbeat_url`, and the environment variable
+`BUREAU_AGENT_HEARTBEAT_URL`. A bad value raises ConfigError naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+import shlex
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on the 3.10 desktop images
+    import tomli as tomllib
+
+DEFAULT_CONFIG_PATH = "/etc/bureau-agent/agent.toml"
+ENV_PREFIX = "BUREAU_AGENT_"
+
+
+class ConfigError(Exception):
+    """A setting is missing or has a bad value; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    name: str
+    kind: type  # str, int, float, bool or list (of str)
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    secret: bool = False
+
+
+MiB = 1024 * 1024
+
+FIELDS: tuple[Field, ...] = (
+    Field("listen", str, "127.0.0.1:7700", "HOST:PORT the HTTP API listens on"),
+    Field("display", str, None, "X display to drive (default: $DISPLAY)"),
+    Field("xauthority", str, None, "X authority file (default: $XAUTHORITY)"),
+    Field("token", str, None, "bearer token (prefer token_file)", secret=True),
+    Field("token_file", str, None, "file holding the bearer token"),
+    Field("dev", bool, False, "development mode: no token, loopback only"),
+    Field("log_level", str, "info", "log level", choices=("debug", "info", "warning", "error")),
+    Field("max_body_bytes", int, 2 * MiB, "largest request body accepted", 1024, 64 * MiB),
+    Field("shutdown_grace_s", float, 10.0, "how long calls in flight may finish on shutdown", 0, 300),
+    Field("desktop_id", str, None, "this desktop's id, sent in heartbeats"),
+    Field("heartbeat_url", str, None, "control-plane URL the heartbeat POSTs to"),
+    Field("heartbeat_interval_s", float, 10.0, "seconds between heartbeats", 1, 300),
+    Field("heartbeat_timeout_s", float, 5.0, "timeout of one heartbeat request", 0.1, 60),
+    Field("exec_max_concurrent", int, 8, "exec/bash/python calls running at once", 1, 1024),
+    Field("exec_output_limit_bytes", int, MiB, "bytes kept per output stream", 1024, 256 * MiB),
+    Field("exec_default_timeout_ms", int, 60_000, "timeout when a call names none", 1, 172_800_000),
+    Field("exec_max_timeout_ms", int, 3_600_000, "largest timeoutMs accepted", 1, 172_800_000),
+    Field("exec_kill_grace_ms", int, 2000, "TERM-to-KILL grace when a command is ended", 0, 60_000),
+    Field("exec_user", str, None, "desktop user that commands run as when the agent is root"),
+    Field("python", str, "python3", "interpreter for /v1/python"),
+    Field("screenshot_max_concurrent", int, 2, "screenshot encodes running at once", 1, 64),
+    Field("chat_backend", str, "none", "on-desktop AI agent kind", choices=("none", "openai", "command")),
+)
+
+FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+
+
+@dataclasses.dataclass
+class Settings:
+    """The resolved settings. Unknown attribute access is a bug, so values live in a dict."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def listen_host(self) -> str:
+        return split_listen(self.values["listen"])[0]
+
+    @property
+    def listen_port(self) -> int:
+        return split_listen(self.values["listen"])[1]
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as they may be logged: secrets replaced."""
+        return {
+            k: ("<redacted>" if FIELDS_BY_NAME[k].secret and v else v) for k, v in self.values.items()
+        }
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"listen: {value!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _coerce(field: Field, raw: Any, from_text: bool) -> Any:
+    """Turn a raw value (TOML value, or text from the environment/flags) into the field's type."""
+    name = field.name
+    if field.kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        if from_text and str(raw).strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if from_text and str(raw).strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}: {raw!r} is not a boolean (true or false)")
+    if field.kind is list:
+        if from_text and isinstance(raw, str):
+            text = raw.strip()
+            raw = json.loads(text) if text.startswith("[") else shlex.split(text)
+        if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+            raise ConfigError(f"{name}: {raw!r} is not a list of strings")
+        return raw
+    if field.kind in (int, float):
+        if isinstance(raw, bool):
+            raise ConfigError(f"{name}: {raw!r} is not a number")
+        try:
+            value = field.kind(raw) if (from_text or isinstance(raw, (int, float))) else None
+        except (TypeError, ValueError):
+            value = None
+        if value is None or (field.kind is int and isinstance(raw, float) and raw != int(raw)):
+            raise ConfigError(f"{name}: {raw!r} is not {'an integer' if field.kind is int else 'a number'}")
+        if field.minimum is not None and value < field.minimum:
+            raise ConfigError(f"{name}: {value} is below the minimum {field.minimum:g}")
+        if field.maximum is not None and value > field.maximum:
+            raise ConfigError(f"{name}: {value} is above the maximum {field.maximum:g}")
+        return value
+    if not isinstance(raw, str):
+        raise ConfigError(f"{name}: {raw!r} is not a string")
+    if field.choices and raw not in field.choices:
+        raise ConfigError(f"{name}: {raw!r} is not one of {', '.join(field.choices)}")
+    return raw
+
+
+def _flatten_toml(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}".replace("-", "_")
+        if isinstance(value, dict):
+            flat.update(_flatten_toml(value, name + "_"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return _flatten_toml(tomllib.load(fh))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+
+
+def load_settings(
+    config_path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Resolve every setting: defaults < TOML file < environment < overrides (flags).
+
+    A missing file is only an error when it was named explicitly (flag or environment).
+    """
+    env = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    values: dict[str, Any] = {f.name: f.default for f in FIELDS}
+    sources: dict[str, str] = {f.name: "default" for f in FIELDS}
+
+    # Plain X environment variables are the natural defaults for the display settings.
+    for name, var in (("display", "DISPLAY"), ("xauthority", "XAUTHORITY")):
+        if env.get(var):
+            values[name], sources[name] = env[var], f"${var}"
+
+    path = overrides.pop("config", None) or env.get(ENV_PREFIX + "CONFIG")
+    explicit = path is not None
+    path = path or DEFAULT_CONFIG_PATH
+    if explicit or os.path.exists(path):
+        for name, raw in read_toml(path).items():
+            field = FIELDS_BY_NAME.get(name)
+            if field is None:
+                raise ConfigError(f"{name}: unknown setting in {path}")
+            values[name], sources[name] = _coerce(field, raw, from_text=False), path
+
+    for var, raw in env.items():
+        if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
+            continue
+        name = var[len(ENV_PREFIX):].lower()
+        field = FIELDS_BY_NAME.get(name)
+        if field is None:
+            raise ConfigError(f"{var}: unknown setting")
+        values[name], sources[name] = _coerce(field, raw, from_text=True), f"${var}"
+
+    for name, raw in overrides.items():
+        field = FIELDS_BY_NAME.get(name)
+        if field is None:
+            raise ConfigError(f"{name}: unknown setting")
+        if raw is None:
+            continue
+        values[name], sources[name] = _coerce(field, raw, from_text=isinstance(raw, str)), "flag"
+
+    split_listen(values["listen"])
+    if values["exec_default_timeout_ms"] > values["exec_max_timeout_ms"]:
+        raise ConfigError("exec_default_timeout_ms: larger than exec_max_timeout_ms")
+    return Settings(values=values, sources=sources)
+
+
+def resolve_token(settings: Settings, environ: Mapping[str, str] | None = None) -> str | None:
+    """The bearer token: `token`, else `token_file`, else systemd's LoadCredential `token`.
+
+    Returns None only in development mode; otherwise a missing token is a ConfigError.
+    """
+    env = os.environ if environ is None else environ
+    token = settings.token
+    source = "token"
+    if not token:
+        path = settings.token_file
+        cred_dir = env.get("CREDENTIALS_DIRECTORY")
+        if not path and cred_dir and os.path.exists(os.path.join(cred_dir, "token")):
+            path = os.path.join(cred_dir, "token")
+        if path:
+            source = "token_file"
+            try:
+                token = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"token_file: cannot read {path}: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise ConfigError(f"token_file: {path} is not UTF-8 text") from None
+    if token:
+        if len(token) < 16:
+            raise ConfigError(f"{source}: the token is shorter than 16 characters")
+        return token
+    if settings.dev:
+        if not is_loopback(settings.listen_host):
+            raise ConfigError(f"listen: development mode binds loopback only, not {settings.listen_host}")
+        return None
+    raise ConfigError(
+        "token: no token configured; set BUREAU_AGENT_TOKEN_FILE (or token_file), "
+        "or run with --dev on loopback"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,1 @@
+"""Outbound: the heartbeat to the control plane."""

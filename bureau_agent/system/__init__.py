@@ -1,0 +1,1 @@
+"""The host: sd_notify, resource metrics and the process's identity."""

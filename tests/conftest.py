@@ -1,0 +1,45 @@
+"""Shared fixtures: one real Xvfb for the session, and an agent app on it per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Callable
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bureau_agent.app import create_app
+from tests.support.agent import TOKEN, agent_settings
+from tests.support.xvfb import Xvfb
+
+
+@pytest.fixture(scope="session")
+def xvfb() -> Iterator[Xvfb]:
+    server = Xvfb().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_xvfb() -> Iterator[Xvfb]:
+    """An Xvfb of the test's own, for tests that kill and restart the server."""
+    server = Xvfb().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def agent(aiohttp_client: Callable[..., Any], xvfb: Xvfb) -> AsyncIterator[TestClient]:
+    """A test client for an agent on the session Xvfb; requests need AUTH headers."""
+    client = await aiohttp_client(create_app(agent_settings(xvfb.name), TOKEN))
+    yield client
+
+
+@pytest.fixture
+def make_agent(aiohttp_client: Callable[..., Any]) -> Callable[..., Any]:
+    """make_agent(display, **settings) -> test client, for tests that need other settings."""
+
+    async def make(display: str | None, token: str | None = TOKEN, **overrides: Any) -> TestClient:
+        return await aiohttp_client(create_app(agent_settings(display, token=token, **overrides), token))
+
+    return make

@@ -1,0 +1,17 @@
+"""Helpers to build an agent for tests: settings for a display, the token, auth headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bureau_agent.config import Settings, load_settings
+
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def agent_settings(display: str | None, **overrides: Any) -> Settings:
+    """Settings as the daemon would resolve them, isolated from the machine's environment."""
+    values: dict[str, Any] = {"config": "/dev/null", "display": display, "token": TOKEN}
+    values.update(overrides)
+    return load_settings(environ={}, overrides=values)
