@@ -55,7 +55,7 @@ Listener = Callable[[DisplayState], None]
 class Display:
     """One X connection, owned by one thread, kept alive across X server restarts."""
 
-    def __init__(self, name: str | None, *, check_interval_s: float = 0.5, ping_timeout_s: float = 2.0) -> None:
+    def __init__(self, name: str | None, *, check_interval_s: float = 0.5, ping_timeout_s: float = 10.0) -> None:
         self.name = name
         self.check_interval_s = check_interval_s
         self.ping_timeout_s = ping_timeout_s
