@@ -50,6 +50,7 @@ class Readiness:
             problems.append(f"display {state.name} has no XTEST extension")
         elif not await self.capturer.works():
             problems.append(f"display {state.name} cannot be captured")
+            self.display.wake_monitor()  # a failed capture often means the server is gone
         self.problems = problems
         ready = not problems
         if ready != self.ready:

@@ -1,0 +1,110 @@
+"""The HTTP frame: authentication, the error shape, body limits and strict bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from bureau_agent.app import create_app
+from tests.support.agent import AUTH, TOKEN, agent_settings
+from tests.support.xvfb import Xvfb
+
+
+def assert_error(body: dict[str, Any], code: str, needle: str = "") -> None:
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert needle in body["error"]["message"]
+
+
+async def test_health_needs_no_token_and_ignores_a_wrong_one(agent: TestClient) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        resp = await agent.get("/v1/health", headers=headers)
+        assert resp.status == 200
+        assert await resp.json() == {"status": "ok", "agentReady": True}
+
+
+async def test_every_other_route_needs_the_token(agent: TestClient) -> None:
+    for method, path in [("GET", "/v1/status"), ("GET", "/v1/openapi.json"), ("POST", "/v1/click"), ("GET", "/v1/screenshot"), ("POST", "/v1/exec"), ("GET", "/v1/nope")]:
+        for headers in ({}, {"Authorization": "Bearer " + TOKEN[:-1] + "x"}, {"Authorization": TOKEN}, {"Authorization": "Basic " + TOKEN}):
+            resp = await agent.request(method, path, headers=headers)
+            assert resp.status == 401, (method, path, headers)
+            assert resp.headers["WWW-Authenticate"] == "Bearer"
+            assert_error(await resp.json(), "unauthorized")
+    resp = await agent.get("/v1/status", headers={"Authorization": "bearer " + TOKEN})
+    assert resp.status == 200
+
+
+async def test_unknown_route_and_wrong_method(agent: TestClient) -> None:
+    resp = await agent.get("/v1/nope", headers=AUTH)
+    assert resp.status == 404
+    assert_error(await resp.json(), "not_found", "/v1/nope")
+    resp = await agent.get("/v1/click", headers=AUTH)
+    assert resp.status == 405
+    assert resp.headers["Allow"] == "POST"
+    assert_error(await resp.json(), "method_not_allowed", "GET")
+
+
+async def test_malformed_bodies_are_invalid_requests(agent: TestClient) -> None:
+    cases = [
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe{}", "UTF-8"),
+        (b"[1, 2]", "must be an object"),
+        (b"[" * 100_000 + b"]" * 100_000, ""),
+        (json.dumps({"x": 1, "y": 2, "bogus": True}).encode(), "bogus"),
+        (json.dumps({"x": "10", "y": 2}).encode(), "x must be an integer"),
+        (json.dumps({"x": True, "y": 2}).encode(), "x must be an integer"),
+        (json.dumps({"x": 1, "y": 2, "clicks": 4}).encode(), "clicks must be at most 3"),
+        (json.dumps({"x": 1, "y": 2, "button": "huge"}).encode(), "button must be one of"),
+    ]
+    for raw, needle in cases:
+        resp = await agent.post("/v1/click", data=raw, headers=AUTH)
+        assert resp.status == 400, raw[:40]
+        assert_error(await resp.json(), "invalid_request", needle)
+
+
+async def test_nested_fields_are_named_by_their_path(agent: TestClient) -> None:
+    resp = await agent.post("/v1/drag", json={"from": {"x": 1, "y": 2}, "to": {"x": 3}}, headers=AUTH)
+    assert_error(await resp.json(), "invalid_request", "to.y is required")
+    resp = await agent.post("/v1/drag", json={"from": {"x": 1, "y": 2}, "to": {"x": 3, "y": 4}, "path": [{"x": 1, "y": "a"}]}, headers=AUTH)
+    assert_error(await resp.json(), "invalid_request", "path[0].y must be an integer")
+
+
+async def test_body_over_the_limit_is_413(make_agent: Callable[..., Any], xvfb: Xvfb) -> None:
+    client = await make_agent(xvfb.name, max_body_bytes=4096)
+    big = json.dumps({"text": "a" * 10_000}).encode()
+    resp = await client.post("/v1/type", data=big, headers=AUTH)
+    assert resp.status == 413
+    assert_error(await resp.json(), "payload_too_large", "4096")
+
+    async def chunks():  # no Content-Length: the limit must hold while reading too
+        for _ in range(10):
+            yield b"a" * 1000
+
+    resp = await client.post("/v1/type", data=chunks(), headers=AUTH)
+    assert resp.status == 413
+    assert_error(await resp.json(), "payload_too_large")
+
+
+async def test_unexpected_errors_are_500_without_a_stack_trace(aiohttp_client: Callable[..., Any], xvfb: Xvfb) -> None:
+    app = create_app(agent_settings(xvfb.name), TOKEN)
+
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError("secret internals at line 42")
+
+    app.router.add_get("/v1/broken", broken)
+    client = await aiohttp_client(app)
+    resp = await client.get("/v1/broken", headers=AUTH)
+    assert resp.status == 500
+    text = await resp.text()
+    assert "Traceback" not in text and "secret internals" not in text
+    assert_error(json.loads(text), "internal")
+
+
+async def test_dev_mode_app_needs_no_token(make_agent: Callable[..., Any], xvfb: Xvfb) -> None:
+    client = await make_agent(xvfb.name, token=None, dev=True)
+    resp = await client.get("/v1/status")
+    assert resp.status == 200

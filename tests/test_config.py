@@ -1,0 +1,106 @@
+"""Settings precedence (defaults < TOML < environment < flags) and bad values."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bureau_agent.config import ConfigError, load_settings, resolve_token
+
+
+def write_toml(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "agent.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_defaults_apply_without_file_env_or_flags() -> None:
+    settings = load_settings(config_path=None, environ={}, overrides={"config": "/dev/null"})
+    assert settings.listen == "127.0.0.1:7700"
+    assert settings.exec_output_limit_bytes == 1024 * 1024
+    assert settings.sources["listen"] == "default"
+
+
+def test_toml_then_environment_then_flags(tmp_path: Path) -> None:
+    path = write_toml(
+        tmp_path,
+        'listen = "127.0.0.1:7001"\n'
+        'display = ":7"\n'
+        "[heartbeat]\nurl = \"http://cp.example/beat\"\ninterval_s = 20\n"
+        "[exec]\nmax_concurrent = 3\n",
+    )
+    env = {"BUREAU_AGENT_CONFIG": path, "BUREAU_AGENT_LISTEN": "127.0.0.1:7002", "BUREAU_AGENT_HEARTBEAT_INTERVAL_S": "30"}
+    settings = load_settings(environ=env, overrides={"listen": "127.0.0.1:7003"})
+    assert settings.listen == "127.0.0.1:7003" and settings.sources["listen"] == "flag"
+    assert settings.heartbeat_interval_s == 30.0 and settings.sources["heartbeat_interval_s"] == "$BUREAU_AGENT_HEARTBEAT_INTERVAL_S"
+    assert settings.heartbeat_url == "http://cp.example/beat" and settings.sources["heartbeat_url"] == path
+    assert settings.exec_max_concurrent == 3
+    assert settings.display == ":7"
+
+
+def test_display_falls_back_to_plain_display_variable_and_toml_wins_over_it(tmp_path: Path) -> None:
+    assert load_settings(environ={"DISPLAY": ":3"}, overrides={"config": "/dev/null"}).display == ":3"
+    path = write_toml(tmp_path, 'display = ":9"\n')
+    assert load_settings(environ={"DISPLAY": ":3"}, overrides={"config": path}).display == ":9"
+    assert load_settings(environ={"DISPLAY": ":3", "BUREAU_AGENT_DISPLAY": ":4"}, overrides={"config": path}).display == ":4"
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"BUREAU_AGENT_MAX_BODY_BYTES": "lots"}, "max_body_bytes"),
+        ({"BUREAU_AGENT_MAX_BODY_BYTES": "10"}, "max_body_bytes: 10 is below"),
+        ({"BUREAU_AGENT_DEV": "maybe"}, "dev"),
+        ({"BUREAU_AGENT_LISTEN": "nowhere"}, "listen"),
+        ({"BUREAU_AGENT_LOG_LEVEL": "chatty"}, "log_level"),
+        ({"BUREAU_AGENT_NO_SUCH_THING": "1"}, "BUREAU_AGENT_NO_SUCH_THING"),
+        ({"BUREAU_AGENT_CONFIG": "/nonexistent/agent.toml"}, "/nonexistent/agent.toml"),
+    ],
+)
+def test_bad_values_name_the_key(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        load_settings(environ=env)
+
+
+def test_bad_toml_names_key_and_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="exec_max_concurrent"):
+        load_settings(environ={}, overrides={"config": write_toml(tmp_path, "[exec]\nmax_concurrent = \"eight\"\n")})
+    with pytest.raises(ConfigError, match="unknown setting"):
+        load_settings(environ={}, overrides={"config": write_toml(tmp_path, "colour = 3\n")})
+    with pytest.raises(ConfigError, match="agent.toml"):
+        load_settings(environ={}, overrides={"config": write_toml(tmp_path, "listen = \n")})
+
+
+def test_token_from_file_and_refusal_without_one(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token-abcdefgh\n")
+    os.chmod(token_file, 0o600)
+    settings = load_settings(environ={"BUREAU_AGENT_TOKEN_FILE": str(token_file)}, overrides={"config": "/dev/null"})
+    assert resolve_token(settings, environ={}) == "s3cret-token-abcdefgh"
+    assert "s3cret" not in repr(load_settings(environ={"BUREAU_AGENT_TOKEN": "s3cret-token-abcdefgh"}, overrides={"config": "/dev/null"}).redacted())
+
+    bare = load_settings(environ={}, overrides={"config": "/dev/null"})
+    with pytest.raises(ConfigError, match="no token"):
+        resolve_token(bare, environ={})
+
+
+def test_token_from_systemd_credentials(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("credential-token-0123456789")
+    bare = load_settings(environ={}, overrides={"config": "/dev/null"})
+    assert resolve_token(bare, environ={"CREDENTIALS_DIRECTORY": str(tmp_path)}) == "credential-token-0123456789"
+
+
+def test_dev_mode_needs_no_token_but_only_binds_loopback() -> None:
+    dev = load_settings(environ={}, overrides={"config": "/dev/null", "dev": True})
+    assert resolve_token(dev, environ={}) is None
+    exposed = load_settings(environ={}, overrides={"config": "/dev/null", "dev": True, "listen": "0.0.0.0:7700"})
+    with pytest.raises(ConfigError, match="loopback"):
+        resolve_token(exposed, environ={})
+
+
+def test_short_token_is_refused() -> None:
+    settings = load_settings(environ={"BUREAU_AGENT_TOKEN": "short"}, overrides={"config": "/dev/null"})
+    with pytest.raises(ConfigError, match="shorter than 16"):
+        resolve_token(settings, environ={})
