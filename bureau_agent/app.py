@@ -65,4 +65,8 @@ def create_app(settings: Settings, token: str | None) -> web.Application:
         lifespan = getattr(feature, "lifespan", None)
         if lifespan is not None:
             app.cleanup_ctx.append(lifespan)
+        # runs before the server waits for calls in flight (cleanup contexts run after)
+        on_shutdown = getattr(feature, "on_shutdown", None)
+        if on_shutdown is not None:
+            app.on_shutdown.append(on_shutdown)
     return app

@@ -1,25 +1,50 @@
-"""POST /v1/exec, /v1/bash and /v1/python."""
+"""POST /v1/exec, /v1/bash and /v1/python: parse, run through the Runner, answer the result.
+
+Choices where the spec is silent (see docs/process.md): a command that cannot start answers
+200 with exit code 127 (not found) or 126 (not runnable) like a shell; the default cwd is the
+desktop user's home; on agent shutdown running commands are ended and answered normally
+(`exitCode: null`, `signal` the signal that ended them, `timedOut: false`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
 from aiohttp import web
 
-from bureau_agent.api.http import read_json
+from bureau_agent.api import context
+from bureau_agent.api.http import json_response, read_json
 from bureau_agent.api.routes import Route
 from bureau_agent.api.schema import array, integer, obj, string
-from bureau_agent.errors import NotImplementedYet
+from bureau_agent.errors import InvalidRequest
+from bureau_agent.process.environment import Session, check_env
+from bureau_agent.process.runner import Command, Runner
 
 MAX_SOURCE = 1_000_000  # characters of a command, script or code
+MAX_ARG_BYTES = 131_071  # Linux MAX_ARG_STRLEN less the NUL: the largest single argv string
+BIG_RESPONSE = 256 * 1024  # above this many characters the JSON is encoded in a thread
+
+RUNNER = web.AppKey("process_runner", Runner)
 
 COMMON = {
-    "timeoutMs": integer(1, description="default and maximum come from the configuration"),
-    "cwd": string(4096, min_length=1),
-    "env": {"type": "object", "additionalProperties": string(131_072)},
-    "stdin": string(MAX_SOURCE, allowNul=True),
+    "timeoutMs": integer(1, description="default and maximum come from the configuration (exec_default_timeout_ms, exec_max_timeout_ms)"),
+    "cwd": string(4096, min_length=1, description="working directory (default: the desktop user's home)"),
+    "env": {"type": "object", "additionalProperties": string(131_072), "description": "added to the desktop session environment"},
+    "stdin": string(MAX_SOURCE, allowNul=True, description="bytes fed to the command's stdin (default: /dev/null)"),
 }
-EXEC = obj({"command": string(MAX_SOURCE, min_length=1), "argv": array(string(131_072), 4096, min_items=1), **COMMON})
-BASH = obj({"script": string(MAX_SOURCE), **COMMON}, ("script",))
-PYTHON = obj({"code": string(MAX_SOURCE), **COMMON}, ("code",))
+EXEC = obj(
+    {
+        "command": string(MAX_SOURCE, min_length=1, description="run by /bin/sh -c"),
+        "argv": array(string(131_072), 4096, min_items=1, description="program and arguments, no shell"),
+        **COMMON,
+    },
+    description="exactly one of command and argv",
+)
+BASH = obj({"script": string(MAX_SOURCE, description="run by bash -c"), **COMMON}, ("script",))
+PYTHON = obj({"code": string(MAX_SOURCE, description="run by the desktop's python3 -c"), **COMMON}, ("code",))
 
 RESULT = obj(
     {
@@ -35,16 +60,105 @@ RESULT = obj(
 )
 
 
-def _stub(schema: dict) -> web.RequestHandler:
-    async def handler(request: web.Request) -> web.Response:
-        await read_json(request, schema)
-        raise NotImplementedYet(f"{request.path} is not implemented yet.")
+def _encoded(value: str, field: str) -> bytes:
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape
+        raise InvalidRequest(f"{field} is not valid Unicode (lone surrogate).", details={"field": field}) from None
 
-    return handler
+
+def _check_arg(value: str, field: str) -> None:
+    if len(_encoded(value, field)) > MAX_ARG_BYTES:
+        raise InvalidRequest(
+            f"{field} is longer than {MAX_ARG_BYTES} bytes, the kernel's limit for one argument.",
+            details={"field": field},
+        )
 
 
+async def _run(request: web.Request, argv: list[str], body: dict[str, Any]) -> web.Response:
+    settings = request.app[context.SETTINGS]
+    timeout_ms = body.get("timeoutMs", settings.exec_default_timeout_ms)
+    if timeout_ms > settings.exec_max_timeout_ms:
+        raise InvalidRequest(
+            f"timeoutMs must be at most {settings.exec_max_timeout_ms} (exec_max_timeout_ms).",
+            details={"field": "timeoutMs"},
+        )
+    env: dict[str, str] = body.get("env", {})
+    check_env(env)
+    for name, value in env.items():
+        _encoded(name, "env")
+        _encoded(value, f"env.{name}")
+    cwd = body.get("cwd")
+    if cwd is not None:
+        if "\x00" in cwd:
+            raise InvalidRequest("cwd must not contain NUL characters.", details={"field": "cwd"})
+        _encoded(cwd, "cwd")
+    stdin = _encoded(body["stdin"], "stdin") if "stdin" in body else None
+    command = Command(argv=argv, timeout_s=timeout_ms / 1000, stdin=stdin, cwd=cwd, env=env)
+    result = (await request.app[RUNNER].run(command)).to_json()
+    if len(result["stdout"]) + len(result["stderr"]) > BIG_RESPONSE:
+        body_bytes = await asyncio.to_thread(_dumps, result)
+        return web.Response(body=body_bytes, content_type="application/json")
+    return json_response(result)
+
+
+def _dumps(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+async def run_exec(request: web.Request) -> web.Response:
+    body = await read_json(request, EXEC)
+    if ("command" in body) == ("argv" in body):
+        raise InvalidRequest("Give exactly one of command and argv.", details={"field": "command"})
+    if "command" in body:
+        _check_arg(body["command"], "command")
+        argv = ["/bin/sh", "-c", body["command"]]
+    else:
+        argv = body["argv"]
+        for i, arg in enumerate(argv):
+            _check_arg(arg, f"argv[{i}]")
+    return await _run(request, argv, body)
+
+
+async def run_bash(request: web.Request) -> web.Response:
+    body = await read_json(request, BASH)
+    _check_arg(body["script"], "script")
+    return await _run(request, ["bash", "-c", body["script"]], body)
+
+
+async def run_python(request: web.Request) -> web.Response:
+    body = await read_json(request, PYTHON)
+    _check_arg(body["code"], "code")
+    return await _run(request, [request.app[context.SETTINGS].python, "-c", body["code"]], body)
+
+
+async def _stop_commands(app: web.Application) -> None:
+    """on_shutdown: before the server waits for calls in flight, end the commands they wait for."""
+    if RUNNER in app:
+        await app[RUNNER].stop_all()
+
+
+async def lifespan(app: web.Application) -> AsyncIterator[None]:
+    settings = app[context.SETTINGS]
+    session = Session(display=settings.display, xauthority=settings.xauthority, user=settings.exec_user)
+    runner = Runner(
+        session,
+        max_concurrent=settings.exec_max_concurrent,
+        output_limit_bytes=settings.exec_output_limit_bytes,
+        kill_grace_s=settings.exec_kill_grace_ms / 1000,
+    )
+    app[RUNNER] = runner
+    try:
+        yield
+    finally:
+        await runner.close()
+
+
+on_shutdown = _stop_commands
+
+ERRORS = (400, 429)
 ROUTES = [
-    Route("POST", "/v1/exec", _stub(EXEC), "Run a command (sh -c, or an argv)", body=EXEC, response=RESULT, errors=(400, 429)),
-    Route("POST", "/v1/bash", _stub(BASH), "Run a bash script", body=BASH, response=RESULT, errors=(400, 429)),
-    Route("POST", "/v1/python", _stub(PYTHON), "Run Python code with the desktop's python3", body=PYTHON, response=RESULT, errors=(400, 429)),
+    Route("POST", "/v1/exec", run_exec, "Run a command (sh -c, or an argv)", body=EXEC, response=RESULT, errors=ERRORS),
+    Route("POST", "/v1/bash", run_bash, "Run a bash script", body=BASH, response=RESULT, errors=ERRORS),
+    Route("POST", "/v1/python", run_python, "Run Python code with the desktop's python3", body=PYTHON, response=RESULT, errors=ERRORS),
 ]
