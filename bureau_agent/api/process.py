@@ -132,8 +132,8 @@ async def run_python(request: web.Request) -> web.Response:
     return await _run(request, [request.app[context.SETTINGS].python, "-c", body["code"]], body)
 
 
-async def _stop_commands(app: web.Application) -> None:
-    """on_shutdown: before the server waits for calls in flight, end the commands they wait for."""
+async def on_shutdown(app: web.Application) -> None:
+    """Before the server waits for calls in flight, end the commands they wait for (app.py registers it)."""
     if RUNNER in app:
         await app[RUNNER].stop_all()
 
@@ -153,8 +153,6 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
     finally:
         await runner.close()
 
-
-on_shutdown = _stop_commands
 
 ERRORS = (400, 429)
 ROUTES = [
