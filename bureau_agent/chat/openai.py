@@ -1,0 +1,231 @@
+"""The `openai` backend: an OpenAI-compatible chat-completions endpoint inside the desktop.
+
+Each message is POSTed to {chat_url}/chat/completions with the conversation's recent turns, so
+any server that speaks the protocol (llama.cpp, vLLM, Ollama, LiteLLM, an agent framework's
+OpenAI facade) keeps the thread. A JSON reply and a streamed (SSE) reply are both assembled into
+one answer; the kind is taken from the response's Content-Type, whatever was asked for.
+
+Reachability is a background probe (GET {chat_url}/models) every chat_check_interval_s, and
+every real request updates it too; a request never waits for a probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import aiohttp
+
+from bureau_agent.chat.backend import Backend, dig, excerpt
+from bureau_agent.chat.conversations import Conversation
+from bureau_agent.errors import ChatUnavailable
+
+log = logging.getLogger("bureau_agent.chat")
+
+PROBE_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 10.0
+
+
+class OpenAIBackend(Backend):
+    name = "openai"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None,
+        model: str,
+        stream: bool,
+        max_reply_bytes: int,
+        check_interval_s: float,
+    ) -> None:
+        self.base = url.rstrip("/")
+        self.api_key = api_key
+        self.model = model
+        self.stream = stream
+        self.max_reply_bytes = max_reply_bytes
+        self.check_interval_s = check_interval_s
+        self._reachable = False
+        self._session: aiohttp.ClientSession | None = None
+        self._probe_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        self._session = aiohttp.ClientSession(
+            headers=headers,
+            # No total timeout: the relay's deadline cancels the request. Connecting is bounded so
+            # that a black-holed address is "unreachable", not a chat timeout.
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S),
+        )
+        self._probe_task = asyncio.create_task(self._probe_loop(), name="chat-probe")
+
+    async def close(self) -> None:
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe_task
+        if self._session is not None:
+            await self._session.close()
+
+    def reachable(self) -> bool:
+        return self._reachable
+
+    async def _probe_loop(self) -> None:
+        while True:
+            reachable = await self.probe()
+            if reachable != self._reachable:
+                log.info("chat backend reachability changed", extra={"backend": self.name, "reachable": reachable})
+            self._reachable = reachable
+            await asyncio.sleep(self.check_interval_s)
+
+    async def probe(self) -> bool:
+        """Any HTTP answer below 500 means a server is there (some have no /models: 404 is fine)."""
+        assert self._session is not None
+        try:
+            async with self._session.get(
+                self.base + "/models", timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)
+            ) as resp:
+                return resp.status < 500
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            return False
+
+    async def reply(self, message: str, conversation: Conversation) -> str:
+        assert self._session is not None
+        body = {
+            "model": self.model,
+            "messages": [*conversation.history, {"role": "user", "content": message}],
+            "stream": self.stream,
+        }
+        url = self.base + "/chat/completions"
+        try:
+            async with self._session.post(url, json=body) as resp:
+                try:
+                    text = await self._read_reply(resp)
+                except asyncio.CancelledError:
+                    resp.close()  # drop the connection so the server sees the caller gave up
+                    raise
+        except aiohttp.ClientConnectorError as exc:
+            self._reachable = False
+            reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else str(exc)
+            raise ChatUnavailable(f"The chat backend at {self.base} is not reachable: {reason}.") from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise ChatUnavailable(
+                f"The connection to the chat backend at {self.base} failed: {type(exc).__name__} {excerpt(str(exc))}".rstrip()
+                + "."
+            ) from None
+        self._reachable = True
+        conversation.add_turn(message, text)
+        return text
+
+    async def _read_reply(self, resp: aiohttp.ClientResponse) -> str:
+        if resp.status >= 400:
+            raw = await resp.content.read(self.max_reply_bytes)
+            detail = _error_message(raw) or excerpt(raw.decode("utf-8", "replace"), (self.api_key,))
+            raise ChatUnavailable(f"The chat backend answered HTTP {resp.status}: {detail or resp.reason}.")
+        if resp.content_type == "text/event-stream":
+            return await self._read_stream(resp)
+        raw = await resp.content.read(self.max_reply_bytes + 1)
+        if len(raw) > self.max_reply_bytes:
+            raise ChatUnavailable(f"The chat backend's reply is larger than chat_max_reply_bytes ({self.max_reply_bytes}).")
+        return parse_completion(raw)
+
+    async def _read_stream(self, resp: aiohttp.ClientResponse) -> str:
+        stream = StreamAssembler()
+        total = 0
+        while not (stream.done or stream.finished):
+            try:
+                line = await resp.content.readline()
+            except ValueError:  # a line longer than aiohttp's buffer limit
+                raise ChatUnavailable("The chat backend sent a stream line that is too long.") from None
+            if not line:
+                break
+            total += len(line)
+            if total > self.max_reply_bytes:
+                raise ChatUnavailable(f"The chat backend's reply is larger than chat_max_reply_bytes ({self.max_reply_bytes}).")
+            stream.feed(line)
+        return stream.result()
+
+
+def parse_completion(raw: bytes) -> str:
+    """The text of a non-streamed chat completion: choices[0].message.content."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ChatUnavailable(f"The chat backend's reply is not valid JSON: {excerpt(raw.decode('utf-8', 'replace'))!r}.") from None
+    if isinstance(data, dict) and "error" in data:
+        raise ChatUnavailable(f"The chat backend answered an error: {_error_message(raw)}.")
+    message = dig(data, "choices.0.message", "chat backend's reply")
+    return _content_text(message.get("content") if isinstance(message, dict) else None)
+
+
+def _content_text(content: Any) -> str:
+    """content is a string, or a list of parts of which the text parts count."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        if parts and all(isinstance(p, str) for p in parts):
+            return "".join(parts)
+    raise ChatUnavailable("The chat backend's reply has no text content (choices[0].message.content).")
+
+
+def _error_message(raw: bytes) -> str | None:
+    """error.message of an OpenAI-style error body, when there is one."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return excerpt(error["message"])
+    if isinstance(error, str):
+        return excerpt(error)
+    return None
+
+
+class StreamAssembler:
+    """Server-sent events of a streamed completion, fed line by line, joined into one text.
+
+    The stream is complete at `data: [DONE]` or once a chunk carries a finish_reason (what may
+    follow, a usage chunk, has no text); a stream that ends before either was cut short, which
+    is an error rather than a half answer.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.done = False
+        self.finished = False
+
+    def feed(self, line: bytes) -> None:
+        text = line.decode("utf-8", "replace").strip()
+        if not text.startswith("data:"):
+            return  # blank separators, comments (":"), event:/id:/retry: fields
+        payload = text[len("data:"):].strip()
+        if payload == "[DONE]":
+            self.done = True
+            return
+        try:
+            chunk = json.loads(payload)
+        except ValueError:
+            raise ChatUnavailable(f"The chat backend sent a malformed stream event: {excerpt(payload)!r}.") from None
+        if not isinstance(chunk, dict):
+            raise ChatUnavailable(f"The chat backend sent a malformed stream event: {excerpt(payload)!r}.")
+        if "error" in chunk:
+            raise ChatUnavailable(f"The chat backend answered an error: {_error_message(payload.encode()) or excerpt(payload)}.")
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            content = delta.get("content") if isinstance(delta, dict) else None
+            if isinstance(content, str):
+                self.parts.append(content)
+            if choice.get("finish_reason"):
+                self.finished = True
+
+    def result(self) -> str:
+        if not (self.done or self.finished):
+            raise ChatUnavailable("The chat backend's stream ended before the reply was complete.")
+        return "".join(self.parts)

@@ -1,0 +1,173 @@
+"""The chat relay: picks the backend the configuration names and runs each message through it.
+
+It owns what every backend shares: the bounds (message size, calls at once, timeout), the
+conversations (an id is made up when the caller gives none, so the caller can continue), the
+deadline that cancels the backend, and the status shown in /v1/status and heartbeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import time
+import uuid
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from bureau_agent.chat.backend import Backend
+from bureau_agent.chat.command import CommandBackend, child_environment
+from bureau_agent.chat.conversations import Conversation, Conversations
+from bureau_agent.chat.openai import OpenAIBackend
+from bureau_agent.config import Settings
+from bureau_agent.errors import Busy, ChatTimeout, ChatUnavailable, InvalidRequest
+
+log = logging.getLogger("bureau_agent.chat")
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChatReply:
+    response: str
+    conversation_id: str
+    duration_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"response": self.response, "conversationId": self.conversation_id, "durationMs": self.duration_ms}
+
+
+def make_backend(settings: Settings) -> tuple[Backend | None, str]:
+    """The configured backend, or None and the sentence saying what configuration is missing."""
+    kind = settings.chat_backend
+    if kind == "openai":
+        url = settings.chat_url
+        if not url:
+            return None, "chat_backend is openai but chat_url is not set."
+        if not url.startswith(("http://", "https://")):
+            return None, f"chat_url {url!r} is not an http:// or https:// URL."
+        return (
+            OpenAIBackend(
+                url,
+                api_key=settings.chat_api_key,
+                model=settings.chat_model,
+                stream=settings.chat_stream,
+                max_reply_bytes=settings.chat_max_reply_bytes,
+                check_interval_s=settings.chat_check_interval_s,
+            ),
+            "",
+        )
+    if kind == "command":
+        if not settings.chat_command:
+            return None, "chat_backend is command but chat_command is not set."
+        return (
+            CommandBackend(
+                list(settings.chat_command),
+                input_mode=settings.chat_input,
+                reply_field=settings.chat_reply_field,
+                session_field=settings.chat_session_field,
+                new_session_args=list(settings.chat_new_session_args or ()),
+                resume_args=list(settings.chat_resume_args or ()),
+                cwd=settings.chat_cwd,
+                env=child_environment(os.environ, settings.display, settings.xauthority),
+                max_reply_bytes=settings.chat_max_reply_bytes,
+                kill_grace_s=settings.exec_kill_grace_ms / 1000,
+            ),
+            "",
+        )
+    return None, "No on-desktop AI agent is configured (chat_backend is none)."
+
+
+class ChatRelay:
+    def __init__(self, settings: Settings) -> None:
+        self.backend, self.unconfigured_reason = make_backend(settings)
+        self.max_message_chars: int = settings.chat_max_message_chars
+        self.max_timeout_ms: int = settings.chat_max_timeout_ms
+        self.default_timeout_ms: int = min(settings.chat_timeout_ms, self.max_timeout_ms)
+        self.max_concurrent: int = settings.chat_max_concurrent
+        self.conversations = Conversations(settings.chat_max_conversations, settings.chat_history_turns)
+        self.in_flight = 0
+
+    async def start(self) -> None:
+        if self.backend is None:
+            if self.unconfigured_reason.startswith("chat_"):  # chat_backend named, but incomplete
+                log.warning("chat backend not configured", extra={"reason": self.unconfigured_reason})
+            return
+        await self.backend.start()
+
+    async def close(self) -> None:
+        if self.backend is not None:
+            await self.backend.close()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "configured": self.backend is not None,
+            "reachable": self.backend is not None and self.backend.reachable(),
+        }
+
+    async def send(self, message: str, conversation_id: str | None = None, timeout_ms: int | None = None) -> ChatReply:
+        """Relay one message and wait for the whole reply; every failure is an AgentError."""
+        if len(message) > self.max_message_chars:
+            raise InvalidRequest(
+                f"message has {len(message)} characters; the limit is {self.max_message_chars}.", details={"field": "message"}
+            )
+        if timeout_ms is not None and timeout_ms > self.max_timeout_ms:
+            raise InvalidRequest(f"timeoutMs must be at most {self.max_timeout_ms}.", details={"field": "timeoutMs"})
+        timeout_ms = self.default_timeout_ms if timeout_ms is None else timeout_ms
+        if self.backend is None:
+            raise ChatUnavailable(self.unconfigured_reason)
+        refused = self.backend.refuse_reason()
+        if refused:
+            raise ChatUnavailable(refused)
+        if self.in_flight >= self.max_concurrent:
+            raise Busy(f"{self.in_flight} chat calls are running, the limit (chat_max_concurrent); retry later.", retry_after_s=1)
+
+        self.in_flight += 1
+        started = time.monotonic()
+        conversation = self.conversations.get(conversation_id or str(uuid.uuid4()))
+        try:
+            response = await _within(self._turn(message, conversation), timeout_ms)
+        except asyncio.TimeoutError:
+            raise ChatTimeout(
+                f"The on-desktop AI agent did not answer within timeoutMs={timeout_ms}; the request was cancelled."
+            ) from None
+        finally:
+            self.in_flight -= 1
+        duration_ms = int((time.monotonic() - started) * 1000)
+        # Sizes only: the message and the reply are the user's, never logged.
+        log.info(
+            "chat reply",
+            extra={
+                "backend": self.backend.name,
+                "conversationId": conversation.id,
+                "durationMs": duration_ms,
+                "messageChars": len(message),
+                "replyChars": len(response),
+            },
+        )
+        return ChatReply(response, conversation.id, duration_ms)
+
+    async def _turn(self, message: str, conversation: Conversation) -> str:
+        assert self.backend is not None
+        async with conversation.lock:  # one message at a time per conversation, so each sees the last
+            return await self.backend.reply(message, conversation)
+
+
+async def _within(coro: Coroutine[Any, Any, T], timeout_ms: int) -> T:
+    """Await coro; past timeout_ms cancel it, wait until it has cleaned up, raise asyncio.TimeoutError.
+
+    Unlike asyncio.wait_for, a TimeoutError raised inside the backend cannot pass for ours.
+    """
+    task = asyncio.ensure_future(coro)
+    try:
+        done, _ = await asyncio.wait([task], timeout=timeout_ms / 1000)
+    except asyncio.CancelledError:  # the caller gave up (agent stopping): the backend stops too
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    if not done:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise asyncio.TimeoutError
+    return task.result()

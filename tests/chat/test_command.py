@@ -1,0 +1,213 @@
+"""The command backend against a real command-line agent (tests/support/fake_cli_agent.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bureau_agent.chat.command import child_environment
+from bureau_agent.chat.conversations import Conversations
+from bureau_agent.errors import ChatTimeout, ChatUnavailable, InvalidRequest
+
+JSON = ["--output", "json"]
+
+
+def alive(pid: int) -> bool:
+    """True while pid is a process that has not exited (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def gone(pids: list[int], timeout_s: float = 5.0) -> bool:
+    for _ in range(int(timeout_s / 0.05)):
+        if not any(alive(p) for p in pids):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+def pids(state: Path) -> list[int]:
+    return [int(p) for p in (state / "pids").read_text().split()]
+
+
+async def test_plain_text_reply_with_the_message_as_one_argument(make_relay: Any, cli_settings: dict) -> None:
+    relay = await make_relay(**cli_settings)
+    message = """it's "quoted" $HOME; echo pwned | cat `id` --state /"""
+    reply = await relay.send(message)
+    assert reply.response.startswith(f"echo: {message} | seen: - | session: ")
+
+
+async def test_message_placeholder_inside_an_argument(make_relay: Any, cli_settings: dict) -> None:
+    command = [*cli_settings["chat_command"], "--", "prefix {message} suffix"]
+    relay = await make_relay(**{**cli_settings, "chat_command": command})
+    assert (await relay.send("mid")).response.startswith("echo: prefix mid suffix |")
+
+
+async def test_message_on_stdin(make_relay: Any, cli_settings: dict) -> None:
+    relay = await make_relay(**cli_settings, chat_input="stdin", chat_max_message_chars=300_000)
+    message = "line one\nline two " + "z" * 200_000  # longer than one argv element may be
+    reply = await relay.send(message)
+    assert reply.response.startswith("echo: line one\nline two zzz")
+    assert len(reply.response) > 200_000
+
+
+async def test_json_reply_and_session_resumed(make_relay: Any, cli_settings: dict) -> None:
+    relay = await make_relay(
+        **{**cli_settings, "chat_command": cli_settings["chat_command"] + JSON},
+        chat_reply_field="result",
+        chat_session_field="session_id",
+        chat_resume_args=["--resume", "{sessionId}"],
+    )
+    first = await relay.send("first")
+    session = first.response.rsplit("session: ", 1)[1]
+    second = await relay.send("second", first.conversation_id)
+    assert second.response == f"echo: second | seen: first | session: {session}"
+    fresh = await relay.send("third")
+    assert fresh.response.startswith("echo: third | seen: - |")
+
+
+async def test_json_lines_output_uses_the_last_line(make_relay: Any, cli_settings: dict) -> None:
+    relay = await make_relay(
+        **{**cli_settings, "chat_command": cli_settings["chat_command"] + ["--output", "jsonl"]},
+        chat_reply_field="meta.turns",
+    )
+    assert (await relay.send("count")).response == "1"
+
+
+async def test_session_named_after_the_conversation(make_relay: Any, cli_settings: dict) -> None:
+    relay = await make_relay(
+        **cli_settings,
+        chat_new_session_args=["--session-id", "{conversationId}"],
+        chat_resume_args=["--resume", "{conversationId}"],
+    )
+    first = await relay.send("one", "conv-42")
+    assert first.response == "echo: one | seen: - | session: conv-42"
+    assert (await relay.send("two", "conv-42")).response == "echo: two | seen: one | session: conv-42"
+
+
+def test_argv_of_a_continued_conversation(cli_settings: dict) -> None:
+    from bureau_agent.chat.relay import make_backend
+    from tests.support.agent import agent_settings
+
+    backend, _ = make_backend(
+        agent_settings(None, **cli_settings, chat_session_field="sid", chat_resume_args=["--resume={sessionId}", "{conversationId}"])
+    )
+    conversation = Conversations(4, 0).get("c1")
+    base = cli_settings["chat_command"]
+    assert backend.argv("hi", conversation) == [*base, "hi"]  # type: ignore[union-attr]
+    conversation.turns = 1  # answered, but the agent named no session: nothing to resume
+    assert backend.argv("hi", conversation) == [*base, "hi"]  # type: ignore[union-attr]
+    conversation.session_id = "s9"
+    assert backend.argv("hi", conversation) == [*base, "--resume=s9", "c1", "hi"]  # type: ignore[union-attr]
+
+
+async def test_slow_agent_times_out_and_its_process_tree_ends(make_relay: Any, cli_settings: dict, tmp_path: Path) -> None:
+    relay = await make_relay(**cli_settings)
+    task = asyncio.ensure_future(relay.send("slow", timeout_ms=60_000))
+    await _wait_file(tmp_path / "pids")
+    agent_pids = pids(tmp_path)
+    assert all(alive(p) for p in agent_pids)
+    task.cancel()  # what the relay's deadline does: shown directly first
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await gone(agent_pids)
+
+    (tmp_path / "pids").unlink()
+    with pytest.raises(ChatTimeout):
+        await relay.send("slow", timeout_ms=3000)
+    assert await gone(pids(tmp_path))
+
+
+async def test_agent_ignoring_term_is_killed(make_relay: Any, cli_settings: dict, tmp_path: Path) -> None:
+    relay = await make_relay(**cli_settings, exec_kill_grace_ms=200)
+    with pytest.raises(ChatTimeout):
+        await relay.send("stubborn", timeout_ms=3000)
+    assert await gone(pids(tmp_path))
+
+
+async def test_failing_agent_names_its_status_and_error(make_relay: Any, cli_settings: dict) -> None:
+    relay = await make_relay(**cli_settings)
+    with pytest.raises(ChatUnavailable, match="exited with status 3: agent exploded: no model loaded"):
+        await relay.send("fail")
+
+
+@pytest.mark.parametrize(
+    "message,settings,reason",
+    [
+        ("malformed", {"chat_reply_field": "result"}, "not JSON"),
+        ("hello", {"chat_reply_field": "answer"}, "no field 'answer'"),
+        ("silent", {}, "without printing a reply"),
+        ("big", {"chat_max_reply_bytes": 100_000}, "chat_max_reply_bytes"),
+    ],
+)
+async def test_bad_output_is_unavailable(make_relay: Any, cli_settings: dict, message: str, settings: dict, reason: str) -> None:
+    command = cli_settings["chat_command"] + (JSON if "chat_reply_field" in settings else [])
+    relay = await make_relay(**{**cli_settings, "chat_command": command}, **settings)
+    with pytest.raises(ChatUnavailable, match=reason):
+        await relay.send(message)
+
+
+async def test_agent_does_not_see_the_agent_token(
+    make_relay: Any, cli_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUREAU_AGENT_TOKEN", "secret-token-0123456789")
+    monkeypatch.setenv("BUREAU_AGENT_CHAT_API_KEY", "sk-secret")
+    relay = await make_relay(**cli_settings, display=":77")
+    assert (await relay.send("env")).response == "env: - display: :77"
+
+
+def test_child_environment() -> None:
+    env = child_environment(
+        {"PATH": "/bin", "BUREAU_AGENT_TOKEN": "t", "NOTIFY_SOCKET": "@x", "HOME": "/h"}, ":1", "/h/.Xauthority"
+    )
+    assert env == {"PATH": "/bin", "HOME": "/h", "DISPLAY": ":1", "XAUTHORITY": "/h/.Xauthority"}
+
+
+async def test_child_left_holding_the_output_does_not_hold_the_reply(
+    make_relay: Any, cli_settings: dict, tmp_path: Path
+) -> None:
+    relay = await make_relay(**cli_settings)
+    started = time.monotonic()
+    try:
+        reply = await relay.send("background", timeout_ms=20_000)
+        assert reply.response.startswith("echo: background |")
+        assert time.monotonic() - started < 10  # the child sleeps 30 s
+        (child,) = pids(tmp_path)
+        assert alive(child)  # what the agent started keeps running
+    finally:
+        for pid in pids(tmp_path):
+            os.kill(pid, 9)
+
+
+async def test_missing_executable(make_relay: Any) -> None:
+    relay = await make_relay(chat_backend="command", chat_command=["/nonexistent/agent", "-p"])
+    assert relay.status() == {"configured": True, "reachable": False}
+    with pytest.raises(ChatUnavailable, match="'/nonexistent/agent' is not found"):
+        await relay.send("hi")
+
+
+async def test_status_of_an_installed_command(make_relay: Any, cli_settings: dict) -> None:
+    relay = await make_relay(**cli_settings)
+    assert relay.status() == {"configured": True, "reachable": True}
+
+
+async def test_message_too_long_for_one_argument(make_relay: Any, cli_settings: dict) -> None:
+    relay = await make_relay(**cli_settings, chat_max_message_chars=300_000)
+    with pytest.raises(InvalidRequest, match="chat_input"):
+        await relay.send("é" * 70_000)  # 140 000 bytes in UTF-8
+
+
+async def _wait_file(path: Path, timeout_s: float = 10.0) -> None:
+    for _ in range(int(timeout_s / 0.05)):
+        if path.exists() and path.read_text().strip().count(" ") == 1:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{path} was not written")
