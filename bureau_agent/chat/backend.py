@@ -38,11 +38,8 @@ class Backend(abc.ABC):
         """
 
 
-def excerpt(text: str, secrets: tuple[str | None, ...] = ()) -> str:
-    """A short, single-line quote of a backend's output, with any secret blanked out."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "<redacted>")
+def excerpt(text: str) -> str:
+    """A short, single-line quote of a backend's output."""
     text = " ".join(text.split())
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
 

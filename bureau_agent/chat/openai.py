@@ -107,6 +107,11 @@ class OpenAIBackend(Backend):
                 except asyncio.CancelledError:
                     resp.close()  # drop the connection so the server sees the caller gave up
                     raise
+        except ChatUnavailable as exc:
+            # The sentence quotes the backend, which might quote our key back (a "wrong key" error).
+            if self.api_key and self.api_key in exc.message:
+                raise ChatUnavailable(exc.message.replace(self.api_key, "<redacted>")) from None
+            raise
         except aiohttp.ClientConnectorError as exc:
             self._reachable = False
             reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else str(exc)
@@ -123,7 +128,7 @@ class OpenAIBackend(Backend):
     async def _read_reply(self, resp: aiohttp.ClientResponse) -> str:
         if resp.status >= 400:
             raw = await resp.content.read(self.max_reply_bytes)
-            detail = _error_message(raw) or excerpt(raw.decode("utf-8", "replace"), (self.api_key,))
+            detail = _error_message(raw) or excerpt(raw.decode("utf-8", "replace"))
             raise ChatUnavailable(f"The chat backend answered HTTP {resp.status}: {detail or resp.reason}.")
         if resp.content_type == "text/event-stream":
             return await self._read_stream(resp)

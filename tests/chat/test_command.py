@@ -13,29 +13,9 @@ import pytest
 from bureau_agent.chat.command import child_environment
 from bureau_agent.chat.conversations import Conversations
 from bureau_agent.errors import ChatTimeout, ChatUnavailable, InvalidRequest
+from tests.support.chat import alive, all_gone, pids_in
 
 JSON = ["--output", "json"]
-
-
-def alive(pid: int) -> bool:
-    """True while pid is a process that has not exited (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-async def gone(pids: list[int], timeout_s: float = 5.0) -> bool:
-    for _ in range(int(timeout_s / 0.05)):
-        if not any(alive(p) for p in pids):
-            return True
-        await asyncio.sleep(0.05)
-    return False
-
-
-def pids(state: Path) -> list[int]:
-    return [int(p) for p in (state / "pids").read_text().split()]
 
 
 async def test_plain_text_reply_with_the_message_as_one_argument(make_relay: Any, cli_settings: dict) -> None:
@@ -113,24 +93,24 @@ async def test_slow_agent_times_out_and_its_process_tree_ends(make_relay: Any, c
     relay = await make_relay(**cli_settings)
     task = asyncio.ensure_future(relay.send("slow", timeout_ms=60_000))
     await _wait_file(tmp_path / "pids")
-    agent_pids = pids(tmp_path)
+    agent_pids = pids_in(tmp_path)
     assert all(alive(p) for p in agent_pids)
     task.cancel()  # what the relay's deadline does: shown directly first
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await gone(agent_pids)
+    assert await all_gone(agent_pids)
 
     (tmp_path / "pids").unlink()
     with pytest.raises(ChatTimeout):
         await relay.send("slow", timeout_ms=3000)
-    assert await gone(pids(tmp_path))
+    assert await all_gone(pids_in(tmp_path))
 
 
 async def test_agent_ignoring_term_is_killed(make_relay: Any, cli_settings: dict, tmp_path: Path) -> None:
     relay = await make_relay(**cli_settings, exec_kill_grace_ms=200)
     with pytest.raises(ChatTimeout):
         await relay.send("stubborn", timeout_ms=3000)
-    assert await gone(pids(tmp_path))
+    assert await all_gone(pids_in(tmp_path))
 
 
 async def test_failing_agent_names_its_status_and_error(make_relay: Any, cli_settings: dict) -> None:
@@ -180,10 +160,10 @@ async def test_child_left_holding_the_output_does_not_hold_the_reply(
         reply = await relay.send("background", timeout_ms=20_000)
         assert reply.response.startswith("echo: background |")
         assert time.monotonic() - started < 10  # the child sleeps 30 s
-        (child,) = pids(tmp_path)
+        (child,) = pids_in(tmp_path)
         assert alive(child)  # what the agent started keeps running
     finally:
-        for pid in pids(tmp_path):
+        for pid in pids_in(tmp_path):
             os.kill(pid, 9)
 
 

@@ -136,6 +136,16 @@ async def test_wrong_api_key_is_unavailable(make_relay: Any, openai_settings: di
     assert "sk-" not in err.value.message
 
 
+async def test_api_key_quoted_by_the_backend_is_redacted(
+    make_relay: Any, openai_settings: dict, fake_openai: FakeOpenAI
+) -> None:
+    relay = await make_relay(**openai_settings)
+    fake_openai.mode = "leak"
+    with pytest.raises(ChatUnavailable, match="HTTP 429: key Bearer <redacted> is over quota") as err:
+        await relay.send("hi")
+    assert openai_settings["chat_api_key"] not in err.value.message
+
+
 async def test_reply_over_the_size_bound_is_refused(make_relay: Any, openai_settings: dict) -> None:
     relay = await make_relay(**openai_settings, chat_max_reply_bytes=1024)
     with pytest.raises(ChatUnavailable, match="chat_max_reply_bytes"):
