@@ -81,6 +81,7 @@ def make_backend(settings: Settings) -> tuple[Backend | None, str]:
 
 class ChatRelay:
     def __init__(self, settings: Settings) -> None:
+        self.kind: str = settings.chat_backend
         self.backend, self.unconfigured_reason = make_backend(settings)
         self.max_message_chars: int = settings.chat_max_message_chars
         self.max_timeout_ms: int = settings.chat_max_timeout_ms
@@ -91,7 +92,7 @@ class ChatRelay:
 
     async def start(self) -> None:
         if self.backend is None:
-            if self.unconfigured_reason.startswith("chat_"):  # chat_backend named, but incomplete
+            if self.kind != "none":  # a backend was named, but its settings are incomplete
                 log.warning("chat backend not configured", extra={"reason": self.unconfigured_reason})
             return
         await self.backend.start()
@@ -121,17 +122,15 @@ class ChatRelay:
         if refused:
             raise ChatUnavailable(refused)
         if self.in_flight >= self.max_concurrent:
-            raise Busy(f"{self.in_flight} chat calls are running, the limit (chat_max_concurrent); retry later.", retry_after_s=1)
+            raise Busy(
+                f"{self.max_concurrent} chat calls are already running (chat_max_concurrent); retry later.", retry_after_s=1
+            )
 
         self.in_flight += 1
         started = time.monotonic()
         conversation = self.conversations.get(conversation_id or str(uuid.uuid4()))
         try:
             response = await _within(self._turn(message, conversation), timeout_ms)
-        except asyncio.TimeoutError:
-            raise ChatTimeout(
-                f"The on-desktop AI agent did not answer within timeoutMs={timeout_ms}; the request was cancelled."
-            ) from None
         finally:
             self.in_flight -= 1
         duration_ms = int((time.monotonic() - started) * 1000)
@@ -155,7 +154,7 @@ class ChatRelay:
 
 
 async def _within(coro: Coroutine[Any, Any, T], timeout_ms: int) -> T:
-    """Await coro; past timeout_ms cancel it, wait until it has cleaned up, raise asyncio.TimeoutError.
+    """Await coro; past timeout_ms cancel it, wait until it has cleaned up, raise ChatTimeout.
 
     Unlike asyncio.wait_for, a TimeoutError raised inside the backend cannot pass for ours.
     """
@@ -169,5 +168,5 @@ async def _within(coro: Coroutine[Any, Any, T], timeout_ms: int) -> T:
     if not done:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        raise asyncio.TimeoutError
+        raise ChatTimeout(f"The on-desktop AI agent did not answer within timeoutMs={timeout_ms}; the request was cancelled.")
     return task.result()

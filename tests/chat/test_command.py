@@ -12,7 +12,9 @@ import pytest
 
 from bureau_agent.chat.command import child_environment
 from bureau_agent.chat.conversations import Conversations
+from bureau_agent.chat.relay import make_backend
 from bureau_agent.errors import ChatTimeout, ChatUnavailable, InvalidRequest
+from tests.support.agent import agent_settings
 from tests.support.chat import alive, all_gone, pids_in
 
 JSON = ["--output", "json"]
@@ -74,9 +76,6 @@ async def test_session_named_after_the_conversation(make_relay: Any, cli_setting
 
 
 def test_argv_of_a_continued_conversation(cli_settings: dict) -> None:
-    from bureau_agent.chat.relay import make_backend
-    from tests.support.agent import agent_settings
-
     backend, _ = make_backend(
         agent_settings(None, **cli_settings, chat_session_field="sid", chat_resume_args=["--resume={sessionId}", "{conversationId}"])
     )

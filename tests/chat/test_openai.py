@@ -54,6 +54,12 @@ async def test_conversation_continues_with_its_history(
     assert other.response == "echo: elsewhere | seen: - | replies: 0"
 
 
+async def test_messages_of_one_conversation_take_turns(make_relay: Any, openai_settings: dict) -> None:
+    relay = await make_relay(**openai_settings)
+    a, b = await asyncio.gather(relay.send("a", "same"), relay.send("b", "same"))
+    assert {a.response, b.response} == {"echo: a | seen: - | replies: 0", "echo: b | seen: a | replies: 1"}
+
+
 async def test_caller_named_conversation_is_kept(make_relay: Any, openai_settings: dict) -> None:
     relay = await make_relay(**openai_settings)
     await relay.send("a", "my-thread")
