@@ -3,12 +3,57 @@
 from __future__ import annotations
 
 import abc
-from typing import Any
+import asyncio
+import dataclasses
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from bureau_agent.chat.conversations import Conversation
-from bureau_agent.errors import ChatUnavailable
+from bureau_agent.errors import ChatTimeout, ChatUnavailable
+
+T = TypeVar("T")
 
 EXCERPT_CHARS = 300  # of a backend's error text quoted back to the caller
+
+
+@dataclasses.dataclass(frozen=True)
+class Deadline:
+    """When a chat call must have its reply (time.monotonic), and the timeoutMs it came from."""
+
+    at: float
+    timeout_ms: int
+
+    @classmethod
+    def after(cls, timeout_ms: int) -> Deadline:
+        return cls(time.monotonic() + timeout_ms / 1000, timeout_ms)
+
+    def remaining_s(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def error(self) -> ChatTimeout:
+        return ChatTimeout(
+            f"The on-desktop AI agent did not answer within timeoutMs={self.timeout_ms}; the request was cancelled."
+        )
+
+
+async def within(coro: Coroutine[Any, Any, T], deadline: Deadline) -> T:
+    """Await coro; at the deadline cancel it, wait until it has cleaned up, raise ChatTimeout.
+
+    Unlike asyncio.wait_for, a TimeoutError raised inside coro cannot pass for the deadline.
+    """
+    task = asyncio.ensure_future(coro)
+    try:
+        done, _ = await asyncio.wait([task], timeout=deadline.remaining_s())
+    except asyncio.CancelledError:  # our caller was cancelled (agent stopping): coro stops too
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    if not done:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise deadline.error()
+    return task.result()
 
 
 class Backend(abc.ABC):
@@ -31,10 +76,10 @@ class Backend(abc.ABC):
         return None
 
     @abc.abstractmethod
-    async def reply(self, message: str, conversation: Conversation) -> str:
+    async def reply(self, message: str, conversation: Conversation, deadline: Deadline) -> str:
         """Send message in conversation and return the whole reply; record the turn on success.
 
-        Cancellation (the relay's timeout) must abort the backend request or end the process.
+        Past the deadline raise deadline.error(), having aborted the request or ended the process.
         """
 
 

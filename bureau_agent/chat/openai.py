@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from bureau_agent.chat.backend import Backend, dig, excerpt
+from bureau_agent.chat.backend import Backend, Deadline, dig, excerpt, within
 from bureau_agent.chat.conversations import Conversation
 from bureau_agent.errors import ChatUnavailable
 
@@ -92,7 +92,11 @@ class OpenAIBackend(Backend):
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
             return False
 
-    async def reply(self, message: str, conversation: Conversation) -> str:
+    async def reply(self, message: str, conversation: Conversation, deadline: Deadline) -> str:
+        # Cancelled at the deadline: the request is aborted and its connection closed.
+        return await within(self._reply(message, conversation), deadline)
+
+    async def _reply(self, message: str, conversation: Conversation) -> str:
         assert self._session is not None
         body = {
             "model": self.model,

@@ -7,25 +7,21 @@ deadline that cancels the backend, and the status shown in /v1/status and heartb
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
-import os
 import time
 import uuid
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
-from bureau_agent.chat.backend import Backend
-from bureau_agent.chat.command import CommandBackend, child_environment
+from bureau_agent.chat.backend import Backend, Deadline, within
+from bureau_agent.chat.command import CommandBackend, parse_env
 from bureau_agent.chat.conversations import Conversation, Conversations
 from bureau_agent.chat.openai import OpenAIBackend
 from bureau_agent.config import Settings
-from bureau_agent.errors import Busy, ChatTimeout, ChatUnavailable, InvalidRequest
+from bureau_agent.errors import Busy, ChatUnavailable, InvalidRequest
+from bureau_agent.process.environment import Session
 
 log = logging.getLogger("bureau_agent.chat")
-
-T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +57,10 @@ def make_backend(settings: Settings) -> tuple[Backend | None, str]:
     if kind == "command":
         if not settings.chat_command:
             return None, "chat_backend is command but chat_command is not set."
+        try:
+            env = parse_env(list(settings.chat_env or ()))
+        except ValueError as exc:
+            return None, f"{exc}."
         return (
             CommandBackend(
                 list(settings.chat_command),
@@ -70,7 +70,9 @@ def make_backend(settings: Settings) -> tuple[Backend | None, str]:
                 new_session_args=list(settings.chat_new_session_args or ()),
                 resume_args=list(settings.chat_resume_args or ()),
                 cwd=settings.chat_cwd,
-                env=child_environment(os.environ, settings.display, settings.xauthority),
+                env=env,
+                session=Session(display=settings.display, xauthority=settings.xauthority, user=settings.exec_user),
+                max_concurrent=settings.chat_max_concurrent,
                 max_reply_bytes=settings.chat_max_reply_bytes,
                 kill_grace_s=settings.exec_kill_grace_ms / 1000,
             ),
@@ -130,7 +132,7 @@ class ChatRelay:
         started = time.monotonic()
         conversation = self.conversations.get(conversation_id or str(uuid.uuid4()))
         try:
-            response = await _within(self._turn(message, conversation), timeout_ms)
+            response = await self._turn(message, conversation, Deadline.after(timeout_ms))
         finally:
             self.in_flight -= 1
         duration_ms = int((time.monotonic() - started) * 1000)
@@ -147,26 +149,11 @@ class ChatRelay:
         )
         return ChatReply(response, conversation.id, duration_ms)
 
-    async def _turn(self, message: str, conversation: Conversation) -> str:
+    async def _turn(self, message: str, conversation: Conversation, deadline: Deadline) -> str:
         assert self.backend is not None
-        async with conversation.lock:  # one message at a time per conversation, so each sees the last
-            return await self.backend.reply(message, conversation)
-
-
-async def _within(coro: Coroutine[Any, Any, T], timeout_ms: int) -> T:
-    """Await coro; past timeout_ms cancel it, wait until it has cleaned up, raise ChatTimeout.
-
-    Unlike asyncio.wait_for, a TimeoutError raised inside the backend cannot pass for ours.
-    """
-    task = asyncio.ensure_future(coro)
-    try:
-        done, _ = await asyncio.wait([task], timeout=timeout_ms / 1000)
-    except asyncio.CancelledError:  # the caller gave up (agent stopping): the backend stops too
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        raise
-    if not done:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        raise ChatTimeout(f"The on-desktop AI agent did not answer within timeoutMs={timeout_ms}; the request was cancelled.")
-    return task.result()
+        # One message at a time per conversation, so each sees the last; the wait counts in the timeout.
+        await within(conversation.lock.acquire(), deadline)
+        try:
+            return await self.backend.reply(message, conversation, deadline)
+        finally:
+            conversation.lock.release()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bureau_agent.chat.command import child_environment
+from bureau_agent.chat.command import parse_env
 from bureau_agent.chat.conversations import Conversations
 from bureau_agent.chat.relay import make_backend
 from bureau_agent.errors import ChatTimeout, ChatUnavailable, InvalidRequest
@@ -134,20 +134,38 @@ async def test_bad_output_is_unavailable(make_relay: Any, cli_settings: dict, me
         await relay.send(message)
 
 
-async def test_agent_does_not_see_the_agent_token(
-    make_relay: Any, cli_settings: dict, monkeypatch: pytest.MonkeyPatch
+async def test_agent_environment_has_no_agent_secret(
+    make_relay: Any, cli_settings: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("BUREAU_AGENT_TOKEN", "secret-token-0123456789")
     monkeypatch.setenv("BUREAU_AGENT_CHAT_API_KEY", "sk-secret")
-    relay = await make_relay(**cli_settings, display=":77")
-    assert (await relay.send("env")).response == "env: - display: :77"
+    relay = await make_relay(**cli_settings, display=":77", chat_env=["CHAT_TEST_VAR=a=b c"], chat_cwd=str(tmp_path))
+    reply = (await relay.send("env")).response
+    assert reply == f"env: BUREAU_AGENT_RUN_ID display: :77 extra: a=b c cwd: {tmp_path}"
 
 
-def test_child_environment() -> None:
-    env = child_environment(
-        {"PATH": "/bin", "BUREAU_AGENT_TOKEN": "t", "NOTIFY_SOCKET": "@x", "HOME": "/h"}, ":1", "/h/.Xauthority"
-    )
-    assert env == {"PATH": "/bin", "HOME": "/h", "DISPLAY": ":1", "XAUTHORITY": "/h/.Xauthority"}
+async def test_default_working_directory_is_the_home(make_relay: Any, cli_settings: dict) -> None:
+    relay = await make_relay(**cli_settings)
+    assert (await relay.send("env")).response.endswith(f"cwd: {os.path.expanduser('~')}")
+
+
+def test_parse_env() -> None:
+    assert parse_env(["A=1", "B=x=y", "C="]) == {"A": "1", "B": "x=y", "C": ""}
+    with pytest.raises(ValueError, match="'NOPE'"):
+        parse_env(["NOPE"])
+
+
+async def test_bad_chat_env_is_not_configured(make_relay: Any, cli_settings: dict) -> None:
+    relay = await make_relay(**cli_settings, chat_env=["=x"])
+    assert relay.status()["configured"] is False
+    with pytest.raises(ChatUnavailable, match="chat_env"):
+        await relay.send("hi")
+
+
+async def test_missing_working_directory(make_relay: Any, cli_settings: dict, tmp_path: Path) -> None:
+    relay = await make_relay(**cli_settings, chat_cwd=str(tmp_path / "nope"))
+    with pytest.raises(ChatUnavailable, match="chat_cwd"):
+        await relay.send("hi")
 
 
 async def test_child_left_holding_the_output_does_not_hold_the_reply(

@@ -10,7 +10,7 @@ line first. Some messages change its behaviour:
   stubborn     like slow, but ignores TERM
   fail         print to stderr and exit 3
   malformed    print text that is not JSON (whatever --output says)
-  env          answer the names of the BUREAU_AGENT_* variables it sees, and its DISPLAY
+  env          answer the names of the BUREAU_AGENT_* variables it sees, DISPLAY, CHAT_TEST_VAR, cwd
   background   start a grandchild that keeps stdout open (pid in DIR/pids), answer, exit
   silent       print nothing, exit 0
   big          print 300 000 characters
@@ -70,7 +70,8 @@ def main() -> int:
     history: list[str] = json.loads(session_file.read_text()) if session_file.exists() else []
     if message == "env":
         names = sorted(k for k in os.environ if k.startswith("BUREAU_AGENT_"))
-        reply = f"env: {','.join(names) or '-'} display: {os.environ.get('DISPLAY', '-')}"
+        extra = os.environ.get("CHAT_TEST_VAR", "-")
+        reply = f"env: {','.join(names) or '-'} display: {os.environ.get('DISPLAY', '-')} extra: {extra} cwd: {os.getcwd()}"
     else:
         reply = f"echo: {message} | seen: {' / '.join(history) or '-'} | session: {session}"
     session_file.write_text(json.dumps([*history, message]))
