@@ -120,10 +120,15 @@ class OpenAIBackend(Backend):
             self._reachable = False
             reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else str(exc)
             raise ChatUnavailable(f"The chat backend at {self.base} is not reachable: {reason}.") from None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except aiohttp.ServerTimeoutError:  # only connecting has a timeout of its own
+            self._reachable = False
             raise ChatUnavailable(
-                f"The connection to the chat backend at {self.base} failed: {type(exc).__name__} {excerpt(str(exc))}".rstrip()
-                + "."
+                f"The chat backend at {self.base} is not reachable: no connection within {CONNECT_TIMEOUT_S:g} s."
+            ) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            detail = excerpt(str(exc))
+            raise ChatUnavailable(
+                f"The connection to the chat backend at {self.base} failed ({type(exc).__name__}{': ' + detail if detail else ''})."
             ) from None
         self._reachable = True
         conversation.add_turn(message, text)
@@ -131,19 +136,30 @@ class OpenAIBackend(Backend):
 
     async def _read_reply(self, resp: aiohttp.ClientResponse) -> str:
         if resp.status >= 400:
-            raw = await resp.content.read(self.max_reply_bytes)
+            raw = await self._read_body(resp, truncate=True)
             detail = _error_message(raw) or excerpt(raw.decode("utf-8", "replace"))
             raise ChatUnavailable(f"The chat backend answered HTTP {resp.status}: {detail or resp.reason}.")
         if resp.content_type == "text/event-stream":
             return await self._read_stream(resp)
-        raw = await resp.content.read(self.max_reply_bytes + 1)
-        if len(raw) > self.max_reply_bytes:
-            raise ChatUnavailable(f"The chat backend's reply is larger than chat_max_reply_bytes ({self.max_reply_bytes}).")
-        return parse_completion(raw)
+        return parse_completion(await self._read_body(resp))
+
+    async def _read_body(self, resp: aiohttp.ClientResponse, *, truncate: bool = False) -> bytes:
+        """The whole body, at most max_reply_bytes (beyond: the head when truncate, else an error)."""
+        body = bytearray()
+        while chunk := await resp.content.readany():
+            body += chunk
+            if len(body) > self.max_reply_bytes:
+                if truncate:
+                    return bytes(body[: self.max_reply_bytes])
+                raise ChatUnavailable(
+                    f"The chat backend's reply is larger than chat_max_reply_bytes ({self.max_reply_bytes})."
+                )
+        return bytes(body)
 
     async def _read_stream(self, resp: aiohttp.ClientResponse) -> str:
+        # The bound is on the text assembled, not on the events: their framing is ~100 bytes a
+        # token. Memory stays bounded either way (a line is bounded by aiohttp's buffer).
         stream = StreamAssembler()
-        total = 0
         while not (stream.done or stream.finished):
             try:
                 line = await resp.content.readline()
@@ -151,10 +167,11 @@ class OpenAIBackend(Backend):
                 raise ChatUnavailable("The chat backend sent a stream line that is too long.") from None
             if not line:
                 break
-            total += len(line)
-            if total > self.max_reply_bytes:
-                raise ChatUnavailable(f"The chat backend's reply is larger than chat_max_reply_bytes ({self.max_reply_bytes}).")
             stream.feed(line)
+            if stream.size > self.max_reply_bytes:
+                raise ChatUnavailable(
+                    f"The chat backend's reply is larger than chat_max_reply_bytes ({self.max_reply_bytes})."
+                )
         return stream.result()
 
 
@@ -205,6 +222,7 @@ class StreamAssembler:
 
     def __init__(self) -> None:
         self.parts: list[str] = []
+        self.size = 0  # UTF-8 bytes of the parts
         self.done = False
         self.finished = False
 
@@ -231,6 +249,7 @@ class StreamAssembler:
             content = delta.get("content") if isinstance(delta, dict) else None
             if isinstance(content, str):
                 self.parts.append(content)
+                self.size += len(content.encode("utf-8"))
             if choice.get("finish_reason"):
                 self.finished = True
 

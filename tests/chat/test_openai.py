@@ -40,6 +40,13 @@ async def test_streamed_reply_is_assembled(make_relay: Any, openai_settings: dic
 
 
 @pytest.mark.parametrize("stream", [False, True])
+async def test_large_reply_in_many_chunks_is_read_whole(make_relay: Any, openai_settings: dict, stream: bool) -> None:
+    relay = await make_relay(**openai_settings, chat_stream=stream, chat_max_message_chars=500_000)
+    message = " ".join(f"w{i}" for i in range(60_000))  # ~400 kB: many TCP reads
+    assert (await relay.send(message)).response == f"echo: {message} | seen: - | replies: 0"
+
+
+@pytest.mark.parametrize("stream", [False, True])
 async def test_conversation_continues_with_its_history(
     make_relay: Any, openai_settings: dict, fake_openai: FakeOpenAI, stream: bool
 ) -> None:
@@ -114,6 +121,7 @@ async def test_failing_backend_is_unavailable_with_its_reason(
         ("malformed", False, "not valid JSON"),
         ("bad_stream", True, "malformed stream event"),
         ("cut_stream", True, "ended before the reply was complete"),
+        ("drop", False, r"connection to the chat backend at \S+ failed \(Client\w+Error"),
     ],
 )
 async def test_malformed_replies_are_unavailable(
@@ -152,8 +160,9 @@ async def test_api_key_quoted_by_the_backend_is_redacted(
     assert openai_settings["chat_api_key"] not in err.value.message
 
 
-async def test_reply_over_the_size_bound_is_refused(make_relay: Any, openai_settings: dict) -> None:
-    relay = await make_relay(**openai_settings, chat_max_reply_bytes=1024)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_reply_over_the_size_bound_is_refused(make_relay: Any, openai_settings: dict, stream: bool) -> None:
+    relay = await make_relay(**openai_settings, chat_max_reply_bytes=1024, chat_stream=stream)
     with pytest.raises(ChatUnavailable, match="chat_max_reply_bytes"):
         await relay.send("x" * 2000)
 

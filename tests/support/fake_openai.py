@@ -3,7 +3,7 @@
 Its answer to a message shows what it received: `echo: <last user message> | seen: <earlier
 user messages joined by " / ">`, so a test can tell that history reached it. `mode` picks how it
 answers: "ok", "slow" (no answer until released; records the caller's disconnect), "slow_stream"
-(one chunk, then stalls), "fail" (HTTP 500), "leak" (an error quoting the key), "malformed" (a 200 that is not JSON), "bad_stream"
+(one chunk, then stalls), "fail" (HTTP 500), "leak" (an error quoting the key), "malformed" (a 200 that is not JSON), "drop" (the connection lost mid-reply), "bad_stream"
 (a stream event that is not JSON), "cut_stream" (a stream that ends before it is complete).
 A request with "stream": true gets server-sent events, one per word.
 """
@@ -72,6 +72,13 @@ class FakeOpenAI:
             return web.json_response({"error": {"message": f"key {request.headers['Authorization']} is over quota"}}, status=429)
         if mode == "fail":
             return web.json_response({"error": {"message": "the model crashed", "type": "server_error"}}, status=500)
+        if mode == "drop":  # the connection is lost in the middle of the reply
+            resp = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Length": "100"})
+            await resp.prepare(request)
+            await resp.write(b'{"choices": [')
+            assert request.transport is not None
+            request.transport.close()
+            return resp
         if mode == "malformed":
             return web.Response(text='{"choices": [', content_type="application/json")
         text = answer(body["messages"])
