@@ -66,6 +66,7 @@ FIELDS: tuple[Field, ...] = (
     Field("exec_kill_grace_ms", int, 2000, "TERM-to-KILL grace when a command is ended", 0, 60_000),
     Field("exec_user", str, None, "desktop user that commands run as when the agent is root"),
     Field("python", str, "python3", "interpreter for /v1/python"),
+    Field("screenshot_cache_bytes", int, 32 * MiB, "encoded screenshots kept for an unchanged screen", 0, 1024 * MiB),
     Field("screenshot_max_concurrent", int, 2, "screenshot encodes running at once", 1, 64),
     Field("chat_backend", str, "none", "on-desktop AI agent kind", choices=("none", "openai", "command")),
     Field("chat_url", str, None, "openai backend: base URL of the chat-completions API (…/v1)"),

@@ -1,29 +1,91 @@
-"""GET /v1/screenshot."""
+"""GET /v1/screenshot: parse the query, ask the screenshot service, answer bytes or 304."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
+from bureau_agent.api import context
 from bureau_agent.api.http import read_query
 from bureau_agent.api.routes import Route
 from bureau_agent.api.schema import enum, integer, string
-from bureau_agent.errors import NotImplementedYet
+from bureau_agent.desktop.encode import Region
+from bureau_agent.desktop.screenshots import Screenshots, Shot, ShotOptions
+from bureau_agent.errors import InvalidRequest
+
+MAX_SIDE = 16384
 
 QUERY = {
-    "format": enum("png", "jpeg", "webp"),
-    "quality": integer(1, 100),
-    "maxWidth": integer(1, 16384),
-    "maxHeight": integer(1, 16384),
-    "region": string(64, description="x,y,w,h in screen pixels"),
-    "cursor": {"type": "boolean"},
+    "format": enum("png", "jpeg", "webp", description="image format (default png)"),
+    "quality": integer(1, 100, description="jpeg/webp quality (default 80); ignored for png, which is lossless"),
+    "maxWidth": integer(1, MAX_SIDE, description="downscale to at most this width, keeping the aspect ratio"),
+    "maxHeight": integer(1, MAX_SIDE, description="downscale to at most this height, keeping the aspect ratio"),
+    "region": string(64, description="x,y,w,h in screen pixels: capture only this rectangle of the screen"),
+    "cursor": {"type": "boolean", "description": "draw the mouse pointer into the image (default false)"},
 }
 
 IMAGE = {"type": "string", "format": "binary"}
 
+SCREENSHOTS = web.AppKey("screenshots", Screenshots)
+
+_REGION = re.compile(r"\s*(-?\d{1,6})\s*,\s*(-?\d{1,6})\s*,\s*(-?\d{1,6})\s*,\s*(-?\d{1,6})\s*")
+
+
+def parse_region(text: str) -> Region:
+    """"x,y,w,h" with w and h at least 1; whether it fits the screen is checked against the frame."""
+    match = _REGION.fullmatch(text)
+    if match is None:
+        raise InvalidRequest(f"region must be x,y,w,h (four integers), not {text!r}.", details={"field": "region"})
+    x, y, w, h = map(int, match.groups())
+    if w < 1 or h < 1:
+        raise InvalidRequest(f"region width and height must be at least 1, not {w}x{h}.", details={"field": "region"})
+    return Region(x, y, w, h)
+
+
+def options_from(query: dict[str, object]) -> ShotOptions:
+    region = query.get("region")
+    return ShotOptions(
+        fmt=str(query.get("format", "png")),
+        quality=query.get("quality"),  # type: ignore[arg-type]
+        max_width=query.get("maxWidth"),  # type: ignore[arg-type]
+        max_height=query.get("maxHeight"),  # type: ignore[arg-type]
+        region=parse_region(region) if isinstance(region, str) else None,
+        cursor=bool(query.get("cursor", False)),
+    )
+
+
+def _headers(shot: Shot) -> dict[str, str]:
+    return {
+        "ETag": shot.etag,
+        "Cache-Control": "no-cache",  # a cache may keep it, but must revalidate: the screen moves
+        "X-Screen-Width": str(shot.screen_width),
+        "X-Screen-Height": str(shot.screen_height),
+        "X-Scale": format(shot.scale, ".10g"),
+    }
+
 
 async def screenshot(request: web.Request) -> web.Response:
-    read_query(request, QUERY)
-    raise NotImplementedYet("/v1/screenshot is not implemented yet.")
+    options = options_from(read_query(request, QUERY))
+    shot = await request.app[SCREENSHOTS].shot(options, request.headers.get("If-None-Match"))
+    if shot.data is None:
+        return web.Response(status=304, headers=_headers(shot))
+    return web.Response(body=shot.data, content_type=shot.media_type, headers=_headers(shot))
+
+
+async def lifespan(app: web.Application) -> AsyncIterator[None]:
+    settings = app[context.SETTINGS]
+    service = Screenshots(
+        app[context.CAPTURER],
+        max_concurrent=settings.screenshot_max_concurrent,
+        cache_bytes=settings.screenshot_cache_bytes,
+    )
+    app[SCREENSHOTS] = service
+    try:
+        yield
+    finally:
+        await service.close()
 
 
 ROUTES = [

@@ -1,0 +1,119 @@
+"""Turn a captured frame into image bytes: crop, draw the pointer, downscale, encode. Pure: no X.
+
+    encode(frame, "png"|"jpeg"|"webp", quality, max_width, max_height, region=…, cursor=…) -> bytes
+
+`frame` is anything with width, height and bgra (4 bytes a pixel, as the X server gives them);
+`cursor` anything with x, y, xhot, yhot, width, height and bgra (premultiplied, as XFixes gives
+it). Every step releases the GIL for most of its time, so encodes run well on worker threads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from typing import Protocol
+
+from PIL import Image
+
+from bureau_agent.desktop.png import write_png
+
+MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+DEFAULT_QUALITY = 80
+# libwebp "method" 0..6 trades speed for size; 0 is ~3x faster than the default 4 for ~15 % more
+# bytes on screen content (figures in docs/screenshot.md). Agents wait on every screenshot.
+WEBP_METHOD = 0
+
+
+class FrameLike(Protocol):
+    width: int
+    height: int
+    bgra: bytes
+
+
+class CursorLike(Protocol):
+    x: int  # pointer position on the screen
+    y: int
+    xhot: int  # hotspot inside the cursor image
+    yhot: int
+    width: int
+    height: int
+    bgra: bytes  # premultiplied alpha, B G R A byte order
+
+
+@dataclasses.dataclass(frozen=True)
+class Region:
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+def fit(width: int, height: int, max_width: int | None, max_height: int | None) -> tuple[int, int, float]:
+    """(out_width, out_height, scale) for a width x height image that must fit the bounds.
+
+    Keeps the aspect ratio and never upscales; scale is image pixels per source pixel, exact on
+    the limiting side (the other side is rounded to whole pixels, at least 1).
+    """
+    scale = 1.0
+    if max_width is not None and width > max_width:
+        scale = max_width / width
+    if max_height is not None and height * scale > max_height:
+        scale = max_height / height
+    if scale >= 1.0:
+        return width, height, 1.0
+    # scale <= each bound / side, so rounding never crosses a bound (bounds are integers).
+    return max(1, round(width * scale)), max(1, round(height * scale)), scale
+
+
+def to_image(frame: FrameLike, region: Region | None = None) -> Image.Image:
+    """The frame (or its region) as an RGB image; the alpha byte of X pixels is meaningless."""
+    image = Image.frombuffer("RGB", (frame.width, frame.height), frame.bgra, "raw", "BGRX", 0, 1)
+    if region is not None and (region.x, region.y, region.width, region.height) != (0, 0, frame.width, frame.height):
+        image = image.crop((region.x, region.y, region.x + region.width, region.y + region.height))
+    return image
+
+
+def draw_cursor(image: Image.Image, cursor: CursorLike, origin: tuple[int, int] = (0, 0)) -> None:
+    """Blend the pointer image onto image with its hotspot at the pointer position.
+
+    origin is the screen position of image's top-left pixel (the region's corner).
+    """
+    if cursor.width <= 0 or cursor.height <= 0:
+        return
+    sprite = Image.frombuffer("RGBA", (cursor.width, cursor.height), cursor.bgra, "raw", "BGRa", 0, 1)
+    left = cursor.x - cursor.xhot - origin[0]
+    top = cursor.y - cursor.yhot - origin[1]
+    image.paste(sprite, (left, top), sprite)  # paste clips at the edges and blends by alpha
+
+
+def encode(
+    frame: FrameLike,
+    fmt: str = "png",
+    quality: int | None = None,
+    max_width: int | None = None,
+    max_height: int | None = None,
+    *,
+    region: Region | None = None,
+    cursor: CursorLike | None = None,
+) -> bytes:
+    if fmt not in MEDIA_TYPES:
+        raise ValueError(f"unknown image format {fmt!r}")
+    image = to_image(frame, region)
+    if cursor is not None:
+        if image.readonly:  # frombuffer images share the frame's bytes: draw on a copy
+            image = image.copy()
+        draw_cursor(image, cursor, (region.x, region.y) if region else (0, 0))
+    out_w, out_h, _ = fit(image.width, image.height, max_width, max_height)
+    if (out_w, out_h) != image.size:
+        # reducing_gap: a fast box reduce first, then Lanczos on a small image; near-identical
+        # to full Lanczos and several times faster for large factors.
+        image = image.resize((out_w, out_h), Image.LANCZOS, reducing_gap=2.0)
+    if fmt == "png":
+        return write_png(image.tobytes(), image.width, image.height)
+    buf = io.BytesIO()
+    q = DEFAULT_QUALITY if quality is None else quality
+    if fmt == "jpeg":
+        image.save(buf, "JPEG", quality=q)
+    else:
+        image.save(buf, "WEBP", quality=q, method=WEBP_METHOD)
+    return buf.getvalue()

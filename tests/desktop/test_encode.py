@@ -1,0 +1,122 @@
+"""Encoding a frame: exact PNG pixels, region crops, pointer drawing, downscale sizes, formats."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import random
+
+import pytest
+from PIL import Image
+
+from bureau_agent.desktop.encode import Region, encode, fit
+
+
+@dataclasses.dataclass
+class FakeFrame:  # a plain data holder, as capture.Frame is: no X involved in encoding
+    width: int
+    height: int
+    bgra: bytes
+
+
+@dataclasses.dataclass
+class FakeCursor:
+    x: int
+    y: int
+    xhot: int
+    yhot: int
+    width: int
+    height: int
+    bgra: bytes
+
+
+def frame_of(rgb: bytes, width: int, height: int) -> FakeFrame:
+    """BGRA as X gives it, with junk in the 4th byte that must never leak into the image."""
+    out = bytearray(width * height * 4)
+    out[0::4], out[1::4], out[2::4] = rgb[2::3], rgb[1::3], rgb[0::3]
+    out[3::4] = bytes([0x5A]) * (width * height)
+    return FakeFrame(width, height, bytes(out))
+
+
+def decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+W, H = 97, 61
+RGB = random.Random(5).randbytes(W * H * 3)
+FRAME = frame_of(RGB, W, H)
+
+
+def test_fit_keeps_aspect_never_upscales() -> None:
+    assert fit(1920, 1080, None, None) == (1920, 1080, 1.0)
+    assert fit(1920, 1080, 4000, 4000) == (1920, 1080, 1.0)
+    assert fit(1920, 1080, 1280, None) == (1280, 720, 1280 / 1920)
+    assert fit(1920, 1080, None, 540) == (960, 540, 0.5)
+    assert fit(1920, 1080, 1000, 300) == (533, 300, 300 / 1080)  # height limits more
+    assert fit(1000, 3, 10, None) == (10, 1, 0.01)  # never below one pixel
+
+
+def test_png_is_pixel_exact() -> None:
+    image = decode(encode(FRAME, "png"))
+    assert image.format == "PNG" and image.mode == "RGB" and image.size == (W, H)
+    assert image.tobytes() == RGB
+
+
+def test_region_is_cropped_exactly() -> None:
+    image = decode(encode(FRAME, "png", region=Region(10, 7, 31, 20)))
+    full = Image.frombytes("RGB", (W, H), RGB)
+    assert image.tobytes() == full.crop((10, 7, 41, 27)).tobytes()
+
+
+@pytest.mark.parametrize("fmt,name", [("png", "PNG"), ("jpeg", "JPEG"), ("webp", "WEBP")])
+def test_each_format_decodes_with_the_fitted_size(fmt: str, name: str) -> None:
+    image = decode(encode(FRAME, fmt, 70, max_width=50))
+    assert image.format == name
+    assert image.size == fit(W, H, 50, None)[:2] == (50, 31)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "webp"])
+def test_quality_changes_the_output(fmt: str) -> None:
+    assert len(encode(FRAME, fmt, 10)) < len(encode(FRAME, fmt, 95))
+
+
+def test_downscale_keeps_the_picture() -> None:
+    # Left half red, right half blue: after a 4x downscale the halves are still there.
+    rgb = b"".join((b"\xff\x00\x00" * 200 + b"\x00\x00\xff" * 200) for _ in range(100))
+    image = decode(encode(frame_of(rgb, 400, 100), "png", max_width=100))
+    assert image.size == (100, 25)
+    assert image.getpixel((10, 12)) == (255, 0, 0)
+    assert image.getpixel((90, 12)) == (0, 0, 255)
+
+
+def test_cursor_is_blended_at_its_hotspot() -> None:
+    # 3x3 sprite: opaque white centre, a half-transparent black (premultiplied) left of it.
+    px = {(1, 1): b"\xff\xff\xff\xff", (0, 1): b"\x00\x00\x00\x80"}
+    sprite = b"".join(px.get((x, y), b"\x00\x00\x00\x00") for y in range(3) for x in range(3))
+    cursor = FakeCursor(x=20, y=30, xhot=1, yhot=1, width=3, height=3, bgra=sprite)
+    plain = Image.frombytes("RGB", (W, H), RGB)
+    image = decode(encode(FRAME, "png", cursor=cursor))
+    assert image.getpixel((20, 30)) == (255, 255, 255)  # the hotspot pixel is at the pointer
+    under = plain.getpixel((19, 30))
+    assert image.getpixel((19, 30)) == pytest.approx(tuple(c * 127 / 255 for c in under), abs=2)
+    changed = [(x, y) for y in range(H) for x in range(W) if image.getpixel((x, y)) != plain.getpixel((x, y))]
+    assert set(changed) <= {(20, 30), (19, 30)}
+    # In a region the same screen position lands at region coordinates.
+    cropped = decode(encode(FRAME, "png", region=Region(10, 20, 30, 30), cursor=cursor))
+    assert cropped.getpixel((10, 10)) == (255, 255, 255)
+    # A pointer at the very edge is clipped, not an error.
+    edge = decode(encode(FRAME, "png", cursor=dataclasses.replace(cursor, x=0, y=0)))
+    assert edge.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_the_frame_is_not_modified_by_drawing() -> None:
+    before = bytes(FRAME.bgra)
+    encode(FRAME, "png", cursor=FakeCursor(5, 5, 0, 0, 1, 1, b"\xff\xff\xff\xff"))
+    assert FRAME.bgra == before
+
+
+def test_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="gif"):
+        encode(FRAME, "gif")
