@@ -40,7 +40,7 @@ class Frame:
     top: int
     width: int
     height: int
-    bgra: bytes
+    bgra: bytes | bytearray
     digest: bytes = b""  # content hash; set on full-screen frames from screen()
 
 
@@ -178,26 +178,34 @@ class Capturer:
 
     def _screen(self, with_cursor: bool) -> tuple[Frame, Cursor | None]:
         try:
-            if self._tracker is None:
-                self._tracker = _Tracker(self.display_name)
-            tracker = self._tracker
-            drawn = tracker.drawn_since_last_call()
-            frame = self._last
-            if frame is None or drawn:
-                tracker.rearm()
-                sct = self._mss()
-                mon = sct.monitors[0]
-                shot = sct.grab(mon)
-                raw = bytes(shot.raw)
-                frame = Frame(mon["left"], mon["top"], shot.width, shot.height, raw, xxhash.xxh3_128_digest(raw))
-                self._last = frame
-                self.full_grabs += 1
-            cursor = tracker.cursor() if with_cursor else None
+            return self._screen_once(with_cursor)
+        except DisplayUnavailable:
+            raise
+        except Exception:  # noqa: BLE001 - stale connections after a restart or a resolution change
+            self._reset()
+        try:
+            return self._screen_once(with_cursor)
         except DisplayUnavailable:
             raise
         except Exception as exc:  # Xlib and mss fail in many ways when the server is gone
             raise self._unavailable(exc) from None
-        return frame, cursor
+
+    def _screen_once(self, with_cursor: bool) -> tuple[Frame, Cursor | None]:
+        if self._tracker is None:
+            self._tracker = _Tracker(self.display_name)
+        tracker = self._tracker
+        drawn = tracker.drawn_since_last_call()
+        frame = self._last
+        if frame is None or drawn:
+            tracker.rearm()
+            sct = self._mss()
+            mon = sct.monitors[0]
+            shot = sct.grab(mon)
+            raw = shot.raw  # a fresh bytearray per grab, never written to again: no copy
+            frame = Frame(mon["left"], mon["top"], shot.width, shot.height, raw, xxhash.xxh3_128_digest(raw))
+            self._last = frame
+            self.full_grabs += 1
+        return frame, tracker.cursor() if with_cursor else None
 
     def _reset(self) -> None:
         sct, self._sct = self._sct, None

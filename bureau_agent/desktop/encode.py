@@ -15,7 +15,7 @@ from typing import Protocol
 
 from PIL import Image
 
-from bureau_agent.desktop.png import write_png
+from bureau_agent.desktop.png import encode_png
 
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 DEFAULT_QUALITY = 80
@@ -27,7 +27,7 @@ WEBP_METHOD = 0
 class FrameLike(Protocol):
     width: int
     height: int
-    bgra: bytes
+    bgra: bytes | bytearray
 
 
 class CursorLike(Protocol):
@@ -105,11 +105,11 @@ def encode(
         draw_cursor(image, cursor, (region.x, region.y) if region else (0, 0))
     out_w, out_h, _ = fit(image.width, image.height, max_width, max_height)
     if (out_w, out_h) != image.size:
-        # reducing_gap: a fast box reduce first, then Lanczos on a small image; near-identical
-        # to full Lanczos and several times faster for large factors.
-        image = image.resize((out_w, out_h), Image.LANCZOS, reducing_gap=2.0)
+        # Bicubic is as sharp on text as Lanczos for ~30 % less time (figures in
+        # docs/screenshot.md); reducing_gap does a fast box reduce first for large factors.
+        image = image.resize((out_w, out_h), Image.BICUBIC, reducing_gap=2.0)
     if fmt == "png":
-        return write_png(image.tobytes(), image.width, image.height)
+        return encode_png(image)
     buf = io.BytesIO()
     q = DEFAULT_QUALITY if quality is None else quality
     if fmt == "jpeg":

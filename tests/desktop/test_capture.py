@@ -95,3 +95,18 @@ async def test_dead_server_is_display_unavailable_until_it_returns(own_xvfb: Xvf
         assert (frame.width, frame.height) == (own_xvfb.width, own_xvfb.height)
     finally:
         await cap.close()
+
+
+async def test_server_restarted_between_calls_is_captured_at_once(own_xvfb: Xvfb) -> None:
+    """Stale connections to the old server are replaced within the same call, not a 503."""
+    cap = Capturer(own_xvfb.name)
+    try:
+        await cap.screen()
+        own_xvfb.kill()
+        own_xvfb.restart()
+        with PatternWindow(own_xvfb.name, 0, 0, 16, 16, seed=2) as win:
+            frame, cursor = await cap.screen(with_cursor=True)
+        assert cursor is not None
+        assert crop_rgb(frame, 0, 0, 16, 16) == win.rgb()
+    finally:
+        await cap.close()

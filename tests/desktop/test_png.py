@@ -10,7 +10,7 @@ import zlib
 import pytest
 from PIL import Image, ImageDraw
 
-from bureau_agent.desktop.png import SIGNATURE, raw_rows, write_png
+from bureau_agent.desktop.png import FILTER_UP, SIGNATURE, encode_png, raw_rows, up_filtered, write_png
 
 
 def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -39,33 +39,47 @@ def _busy(width: int, height: int, seed: int) -> Image.Image:
     return image
 
 
-@pytest.mark.parametrize("width,height", [(1, 1), (7, 3), (333, 77), (640, 481)])
+@pytest.mark.parametrize("width,height", [(1, 1), (7, 3), (1, 9), (333, 77), (640, 481)])
 def test_random_pixels_decode_exactly(width: int, height: int) -> None:
     rgb = random.Random(width * height).randbytes(width * height * 3)
-    data = write_png(rgb, width, height)
-    decoded = Image.open(io.BytesIO(data))
-    assert decoded.mode == "RGB" and decoded.size == (width, height)
-    assert decoded.tobytes() == rgb
+    for data in (encode_png(Image.frombytes("RGB", (width, height), rgb)), write_png(rgb, width, height)):
+        decoded = Image.open(io.BytesIO(data))
+        assert decoded.mode == "RGB" and decoded.size == (width, height)
+        assert decoded.tobytes() == rgb
 
 
 @pytest.mark.parametrize("width,height", [(301, 199), (1921, 1081)])
 def test_busy_screen_decodes_exactly(width: int, height: int) -> None:
     image = _busy(width, height, seed=width)
-    data = write_png(image.tobytes(), width, height)
+    data = encode_png(image)
     assert Image.open(io.BytesIO(data)).tobytes() == image.tobytes()
     # And it does compress: flat areas and text make most of the frame.
     assert len(data) < width * height * 3 / 2
 
 
+def test_up_filter_is_each_byte_minus_the_byte_above() -> None:
+    rgb = random.Random(3).randbytes(5 * 4 * 3)
+    filtered = up_filtered(Image.frombytes("RGB", (5, 4), rgb))
+    stride = 15
+    assert filtered[:stride] == rgb[:stride]  # the first row has zeros above it
+    assert filtered[stride:] == bytes((rgb[i] - rgb[i - stride]) % 256 for i in range(stride, len(rgb)))
+
+
+def test_modes_other_than_rgb_are_converted() -> None:
+    grey = Image.frombytes("L", (9, 5), bytes(range(45)))
+    assert Image.open(io.BytesIO(encode_png(grey))).tobytes() == grey.convert("RGB").tobytes()
+
+
 def test_structure_is_one_ihdr_one_idat_one_iend() -> None:
     rgb = bytes(range(256)) * 45  # 16x240 RGB
-    data = write_png(rgb, 16, 240)
-    chunks = _chunks(data)
+    image = Image.frombytes("RGB", (16, 240), rgb)
+    chunks = _chunks(encode_png(image))
     assert [kind for kind, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
     assert struct.unpack(">IIBBBBB", chunks[0][1]) == (16, 240, 8, 2, 0, 0, 0)
-    # The IDAT is one complete zlib stream (header + adler32 checked by zlib) of filter-0 rows.
-    assert zlib.decompress(chunks[1][1]) == raw_rows(rgb, 16, 240)
-    assert raw_rows(rgb, 16, 240)[:: 16 * 3 + 1] == b"\x00" * 240
+    # The IDAT is one complete zlib stream (header + adler32 checked by zlib) of Up-filtered rows.
+    rows = zlib.decompress(chunks[1][1])
+    assert rows == raw_rows(up_filtered(image), 16, 240, FILTER_UP)
+    assert rows[:: 16 * 3 + 1] == bytes([FILTER_UP]) * 240
 
 
 def test_wrong_buffer_size_is_refused() -> None:

@@ -7,7 +7,7 @@ mapped until its stdin closes. Run it through PatternWindow:
         ... capture; compare with pattern(w, h, 1) ...
         win.paint(2)                                          # repaint; returns once done
 
-Protocol on stdin/stdout: it prints "ready" once painted, then for each line "N" repaints with
+Protocol on stdin/stdout: it prints "ready" once painted (the pattern, or the `image` file), then for each line "N" repaints with
 seed N and prints "painted N". The window is override-redirect, so no window manager moves it.
 """
 
@@ -47,7 +47,7 @@ def _to_bgrx(rgb: bytes) -> bytes:
     return bytes(out)
 
 
-def _serve(display_name: str, x: int, y: int, width: int, height: int, seed: int) -> None:
+def _serve(display_name: str, x: int, y: int, width: int, height: int, seed: int, image: str | None = None) -> None:
     from Xlib import X
     from Xlib import display as xdisplay
 
@@ -66,6 +66,13 @@ def _serve(display_name: str, x: int, y: int, width: int, height: int, seed: int
         pixels = _to_bgrx(pattern(width, height, new_seed))
         redraw()
 
+    def paint_image(path: str) -> None:
+        nonlocal pixels
+        from PIL import Image
+
+        pixels = _to_bgrx(Image.open(path).convert("RGB").resize((width, height)).tobytes())
+        redraw()
+
     def redraw() -> None:
         stride = width * 4
         for top in range(0, height, ROWS_PER_REQUEST):
@@ -77,7 +84,10 @@ def _serve(display_name: str, x: int, y: int, width: int, height: int, seed: int
     win.map()
     while conn.next_event().type != X.MapNotify:
         pass
-    paint(seed)
+    if image:
+        paint_image(image)
+    else:
+        paint(seed)
     print("ready", flush=True)
 
     # Expose events arrive on the connection, commands on stdin: serve both from one thread by
@@ -102,9 +112,12 @@ def _serve(display_name: str, x: int, y: int, width: int, height: int, seed: int
 
 
 class PatternWindow:
-    def __init__(self, display: str, x: int, y: int, width: int, height: int, seed: int = 1) -> None:
+    def __init__(
+        self, display: str, x: int, y: int, width: int, height: int, seed: int = 1, image: str | None = None
+    ) -> None:
+        """image: a picture file to show instead of the first pattern (benchmarks use it)."""
         self.display, self.x, self.y, self.width, self.height = display, x, y, width, height
-        self.seed = seed
+        self.seed, self.image = seed, image
         self.proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> PatternWindow:
@@ -112,7 +125,7 @@ class PatternWindow:
         env.pop("XAUTHORITY", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.support.pattern_window", self.display,
-             *map(str, (self.x, self.y, self.width, self.height, self.seed))],
+             *map(str, (self.x, self.y, self.width, self.height, self.seed)), *([self.image] if self.image else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
         )
@@ -154,5 +167,5 @@ class PatternWindow:
 
 
 if __name__ == "__main__":
-    name, *numbers = sys.argv[1:]
-    _serve(name, *map(int, numbers))  # type: ignore[arg-type]
+    name, *numbers = sys.argv[1:7]
+    _serve(name, *map(int, numbers), *sys.argv[7:8])  # type: ignore[arg-type]
