@@ -94,6 +94,15 @@ async def test_304_until_the_screen_changes_and_nothing_is_encoded_twice(agent: 
         assert decode(changed).size == (1280, 800)
 
 
+async def test_concurrent_identical_requests_share_one_encode(agent: TestClient) -> None:
+    service = agent.app[SCREENSHOTS]
+    encodes = service.encodes
+    results = await asyncio.gather(*(get(agent, format="webp", quality=33, maxWidth=777) for _ in range(3)))
+    assert [status for status, _, _ in results] == [200, 200, 200]
+    assert len({body for _, _, body in results}) == 1
+    assert service.encodes == encodes + 1
+
+
 async def test_pointer_is_drawn_where_it_is(agent: TestClient, xvfb: Xvfb) -> None:
     box = (200, 150, 200, 160)  # a random-pixel window: any cursor pixel shows against it
     region = ",".join(map(str, box))
