@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -44,15 +45,16 @@ def parse_region(text: str) -> Region:
     return Region(x, y, w, h)
 
 
-def options_from(query: dict[str, object]) -> ShotOptions:
+def options_from(query: dict[str, Any]) -> ShotOptions:
+    """ShotOptions from the validated query (read_query has checked every type and range)."""
     region = query.get("region")
     return ShotOptions(
-        fmt=str(query.get("format", "png")),
-        quality=query.get("quality"),  # type: ignore[arg-type]
-        max_width=query.get("maxWidth"),  # type: ignore[arg-type]
-        max_height=query.get("maxHeight"),  # type: ignore[arg-type]
-        region=parse_region(region) if isinstance(region, str) else None,
-        cursor=bool(query.get("cursor", False)),
+        fmt=query.get("format", "png"),
+        quality=query.get("quality"),
+        max_width=query.get("maxWidth"),
+        max_height=query.get("maxHeight"),
+        region=parse_region(region) if region is not None else None,
+        cursor=query.get("cursor", False),
     )
 
 

@@ -62,6 +62,7 @@ class _Tracker:
     """The python-xlib side of the capture thread: damage tracking and the cursor image."""
 
     def __init__(self, display_name: str | None) -> None:
+        self.errors = 0
         self.conn = xdisplay.Display(display_name)
         self.conn.set_error_handler(self._on_error)
         self.root = self.conn.screen().root
@@ -75,7 +76,6 @@ class _Tracker:
         if self.has_xfixes:
             self.conn.xfixes_query_version()  # GetCursorImage needs the version announced
         self.conn.sync()
-        self.errors = 0
 
     def _on_error(self, err: Any, *args: Any) -> None:
         self.errors += 1
@@ -94,6 +94,8 @@ class _Tracker:
         while self.conn.pending_events():
             if self.conn.next_event().type == self._damage_event:
                 drawn = True
+        if self.errors:  # e.g. BadDamage: damage can no longer be trusted; the caller reconnects
+            raise RuntimeError("X error on the capture connection")
         return drawn
 
     def rearm(self) -> None:
