@@ -17,6 +17,13 @@ from PIL import Image
 
 from bureau_agent.desktop.png import encode_png
 
+# Pillow frees every image's memory at once by default, so each 8 MB image of an encode costs
+# ~2000 fresh page faults: half the time of a 1920x1080 PNG here. Keeping a few freed blocks
+# for reuse halves it (27 -> 13 ms), for at most 8 blocks (<= 16 MiB each) of retained memory.
+# PILLOW_BLOCKS_MAX in the environment still wins when it asks for more.
+PILLOW_BLOCKS_KEPT = 8
+Image.core.set_blocks_max(max(Image.core.get_blocks_max(), PILLOW_BLOCKS_KEPT))
+
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 DEFAULT_QUALITY = 80
 # libwebp "method" 0..6 trades speed for size; 0 is ~3x faster than the default 4 for ~15 % more
