@@ -35,7 +35,7 @@ _REGION = re.compile(r"\s*(-?\d{1,6})\s*,\s*(-?\d{1,6})\s*,\s*(-?\d{1,6})\s*,\s*
 
 
 def parse_region(text: str) -> Region:
-    """"x,y,w,h" with w and h at least 1; whether it fits the screen is checked against the frame."""
+    """Parse "x,y,w,h" (w and h at least 1); whether it fits the screen is checked on the frame."""
     match = _REGION.fullmatch(text)
     if match is None:
         raise InvalidRequest(f"region must be x,y,w,h (four integers), not {text!r}.", details={"field": "region"})
