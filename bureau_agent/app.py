@@ -18,6 +18,7 @@ from bureau_agent.api import chat, context, input, process, screenshot, system
 from bureau_agent.api.middleware import error_middleware, make_auth_middleware
 from bureau_agent.api.routes import Route
 from bureau_agent.config import Settings
+from bureau_agent.control.lifespan import setup_heartbeat
 from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.readiness import Readiness
@@ -69,4 +70,5 @@ def create_app(settings: Settings, token: str | None) -> web.Application:
         on_shutdown = getattr(feature, "on_shutdown", None)
         if on_shutdown is not None:
             app.on_shutdown.append(on_shutdown)
+    setup_heartbeat(app, token)  # last: it reads every service, and stops first
     return app

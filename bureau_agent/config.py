@@ -59,6 +59,7 @@ FIELDS: tuple[Field, ...] = (
     Field("heartbeat_url", str, None, "control-plane URL the heartbeat POSTs to"),
     Field("heartbeat_interval_s", float, 10.0, "seconds between heartbeats", 1, 300),
     Field("heartbeat_timeout_s", float, 5.0, "timeout of one heartbeat request", 0.1, 60),
+    Field("heartbeat_startup_grace_s", float, 60.0, "seconds a never-ready agent reports `starting` before `degraded`", 0, 3600),
     Field("exec_max_concurrent", int, 8, "exec/bash/python calls running at once", 1, 1024),
     Field("exec_output_limit_bytes", int, MiB, "bytes kept per output stream", 1024, 256 * MiB),
     Field("exec_default_timeout_ms", int, 60_000, "timeout when a call names none", 1, 172_800_000),

@@ -1,22 +1,30 @@
-"""`bureau-agent doctor`: check what the agent needs and say how to fix each problem."""
+"""`bureau-agent doctor`: check what the agent needs and say how to fix each problem.
+
+The display, XTest and capture checks are the very ones behind agentReady
+(desktop.readiness.desktop_checks), so doctor and the heartbeat cannot disagree. The rest is
+configuration: X authority, token (and its file's mode), heartbeat URL and desktop id, and
+whether the listen address can be bound. Exit status 0 when every check passes, 1 otherwise.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import os
+import socket
+import stat
+import sys
 import urllib.parse
+from typing import TextIO
 
 from bureau_agent.config import ConfigError, Settings, resolve_token
 from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.display import Display
+from bureau_agent.desktop.readiness import Check, desktop_checks
 
-
-@dataclasses.dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
+FIX_TOKEN = (
+    "write a random token (for example `openssl rand -hex 32`) to /etc/bureau-agent/token with mode 0600 "
+    "(bureau-agent.service loads it with LoadCredential), or set BUREAU_AGENT_TOKEN_FILE"
+)
 
 
 async def _desktop_checks(settings: Settings) -> list[Check]:
@@ -27,33 +35,35 @@ async def _desktop_checks(settings: Settings) -> list[Check]:
     capturer = Capturer(name)
     try:
         await display.start()
-        state = display.state
-        checks = [
-            Check(
-                "display",
-                state.connected,
-                f"{name}: {state.width}x{state.height}" if state.connected else f"cannot connect to {name}",
-                "start the X server (or bureau-xvfb.service) and check XAUTHORITY",
-            )
-        ]
-        if state.connected:
-            checks.append(Check("xtest", state.has_xtest, "XTEST extension", "run an X server with the XTEST extension (Xorg and Xvfb have it by default)"))
-            works = await capturer.works()
-            checks.append(Check("capture", works, "a 1x1 screen capture", "install libxcb1, libxcb-shm0, libxcb-randr0, libxcb-render0, libxcb-xfixes0"))
-        return checks
+        return await desktop_checks(display.state, capturer)
     finally:
         await capturer.close()
         await display.close()
 
 
-def _token_check(settings: Settings) -> Check:
+def _xauthority_check(settings: Settings) -> Check | None:
+    path = settings.xauthority
+    if not path:
+        return None
+    if not os.access(path, os.R_OK):
+        return Check("xauthority", False, f"{path} is not readable by this user", "point XAUTHORITY at the desktop user's .Xauthority (or the display manager's cookie file)")
+    return Check("xauthority", True, f"{path} is readable")
+
+
+def _token_checks(settings: Settings) -> list[Check]:
     try:
         token = resolve_token(settings)
     except ConfigError as exc:
-        return Check("token", False, str(exc), "write a random token to a 0600 file and set BUREAU_AGENT_TOKEN_FILE")
+        return [Check("token", False, str(exc), FIX_TOKEN)]
     if token is None:
-        return Check("token", True, "development mode: no token, loopback only")
-    return Check("token", True, f"configured ({len(token)} characters)")
+        return [Check("token", True, "development mode: no token, loopback only")]
+    checks = [Check("token", True, f"configured ({len(token)} characters)")]
+    path = settings.token_file
+    if path and os.path.exists(path):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        ok = mode & 0o077 == 0
+        checks.append(Check("token_file_mode", ok, f"{path} has mode {mode:04o}", f"chmod 600 {path}"))
+    return checks
 
 
 def _heartbeat_check(settings: Settings) -> Check:
@@ -62,25 +72,53 @@ def _heartbeat_check(settings: Settings) -> Check:
         return Check("heartbeat", True, "no heartbeat URL configured (heartbeats off)")
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        return Check("heartbeat", False, f"{url!r} is not an http(s) URL", "set BUREAU_AGENT_HEARTBEAT_URL to the control plane's heartbeat URL")
+        return Check("heartbeat", False, f"{url!r} is not an http(s) URL", "set heartbeat_url (BUREAU_AGENT_HEARTBEAT_URL) to the control plane's heartbeat URL")
     if not settings.desktop_id:
-        return Check("heartbeat", False, "heartbeat URL set but no desktop id", "set BUREAU_AGENT_DESKTOP_ID")
-    return Check("heartbeat", True, url)
+        return Check("heartbeat", False, "heartbeat URL set but no desktop id", "set desktop_id (BUREAU_AGENT_DESKTOP_ID)")
+    return Check("heartbeat", True, f"{parsed.scheme}://{parsed.hostname}{parsed.path} as desktop {settings.desktop_id}")
+
+
+def _listen_check(settings: Settings) -> Check:
+    """Can the listen address be bound? (If the agent already runs, it holds it: say so.)"""
+    host, port = settings.listen_host, settings.listen_port
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return Check("listen", False, f"{settings.listen}: {exc}", "set listen to HOST:PORT with a local address")
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            return Check(
+                "listen", False, f"cannot bind {settings.listen}: {exc.strerror}",
+                "if bureau-agent.service is running this is expected; otherwise free the port or change listen",
+            )
+    return Check("listen", True, f"{settings.listen} can be bound")
 
 
 def run_checks(settings: Settings) -> list[Check]:
     checks = asyncio.run(_desktop_checks(settings))
-    checks.append(_token_check(settings))
+    xauth = _xauthority_check(settings)
+    if xauth is not None:
+        checks.insert(0, xauth)
+    checks.extend(_token_checks(settings))
     checks.append(_heartbeat_check(settings))
+    checks.append(_listen_check(settings))
     return checks
 
 
-def doctor(settings: Settings) -> int:
-    checks = run_checks(settings)
+def report(checks: list[Check], out: TextIO) -> int:
     for check in checks:
-        print(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+        print(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}", file=out)
         if not check.ok and check.fix:
-            print(f"       fix: {check.fix}")
+            print(f"       fix: {check.fix}", file=out)
     failed = [c for c in checks if not c.ok]
-    print(f"{len(checks) - len(failed)} ok, {len(failed)} failed")
+    print(f"{len(checks) - len(failed)} ok, {len(failed)} failed", file=out)
     return 1 if failed else 0
+
+
+def doctor(settings: Settings, out: TextIO | None = None) -> int:
+    return report(run_checks(settings), out or sys.stdout)
+

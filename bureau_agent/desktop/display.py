@@ -104,6 +104,11 @@ class Display:
         except CONNECTION_ERRORS as exc:
             await self._lost(exc)
             raise DisplayUnavailable(f"The X display {self.name} went away.", retry_after_s=1) from None
+        except xerror.XError:
+            # A protocol error is usually the caller's (a window that closed), but it can be the
+            # first sign of a server going bad: ping now rather than at the next tick.
+            self.wake_monitor()
+            raise
 
     def _run_on_owner(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         conn = self._conn

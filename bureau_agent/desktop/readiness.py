@@ -1,12 +1,15 @@
 """agentReady: the display is connected, XTest is present and a screen capture works.
 
-Re-checked every `interval_s` and at once when the display connects or is lost, so it turns
-false within a couple of seconds of the X server dying and true again when it returns.
+Re-checked every `interval_s`, at once when the display connects or is lost, and at once when
+someone calls recheck() (for example after an X error). So it turns false within about a
+second of the X server dying and true again when it returns, without restarting the agent.
+Each check carries a fix, so `bureau-agent doctor` and the logs say what to do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -14,6 +17,43 @@ from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.display import Display, DisplayState
 
 log = logging.getLogger("bureau_agent.readiness")
+
+# A capture that takes longer than this counts as failed: a hung X server is not ready.
+CAPTURE_TIMEOUT_S = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+FIX_DISPLAY = (
+    "start the X server (the desktop session, or bureau-xvfb.service on a headless image), "
+    "and check that DISPLAY and XAUTHORITY in bureau-agent.service name it"
+)
+FIX_XTEST = "run an X server with the XTEST extension (Xorg and Xvfb have it unless started with -extension XTEST)"
+FIX_CAPTURE = "install libxcb1, libxcb-shm0, libxcb-randr0, libxcb-render0 and libxcb-xfixes0; do not set PrivateIPC"
+
+
+async def desktop_checks(state: DisplayState, capturer: Capturer) -> list[Check]:
+    """The checks behind agentReady, in order; a check is skipped when an earlier one failed."""
+    name = state.name
+    if not state.connected:
+        return [Check("display", False, f"cannot connect to display {name}", FIX_DISPLAY)]
+    checks = [Check("display", True, f"display {name} connected, {state.width}x{state.height}")]
+    if not state.has_xtest:
+        return checks + [Check("xtest", False, f"display {name} has no XTEST extension", FIX_XTEST)]
+    checks.append(Check("xtest", True, "XTEST extension present"))
+    try:
+        works = await asyncio.wait_for(capturer.works(), CAPTURE_TIMEOUT_S)
+        detail = "a 1x1 capture works" if works else f"display {name} cannot be captured"
+    except asyncio.TimeoutError:
+        works, detail = False, f"a capture of display {name} took more than {CAPTURE_TIMEOUT_S:g} s"
+    checks.append(Check("capture", works, detail, "" if works else FIX_CAPTURE))
+    return checks
 
 
 class Readiness:
@@ -23,14 +63,20 @@ class Readiness:
         self.interval_s = interval_s
         self.ready = False
         self.problems: list[str] = ["not checked yet"]
+        self.checks: list[Check] = []
         self._listeners: list[Callable[[bool], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._checking = asyncio.Lock()
         display.add_listener(self._on_display_change)
 
     def add_listener(self, listener: Callable[[bool], None]) -> None:
         """listener(ready) runs on the event loop each time agentReady flips."""
         self._listeners.append(listener)
+
+    def recheck(self) -> None:
+        """Check again now (after an X error, a failed capture…) rather than at the next tick."""
+        self._wake.set()
 
     async def start(self) -> None:
         await self.check()
@@ -42,26 +88,22 @@ class Readiness:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def check(self) -> bool:
-        state = self.display.state
-        problems = []
-        if not state.connected:
-            problems.append(f"display {state.name} is not connected")
-        elif not state.has_xtest:
-            problems.append(f"display {state.name} has no XTEST extension")
-        elif not await self.capturer.works():
-            problems.append(f"display {state.name} cannot be captured")
-            self.display.wake_monitor()  # a failed capture often means the server is gone
-        self.problems = problems
-        ready = not problems
-        if ready != self.ready:
-            self.ready = ready
-            log.info("agent readiness changed", extra={"agentReady": ready, "problems": problems})
-            for listener in list(self._listeners):
-                try:
-                    listener(ready)
-                except Exception:
-                    log.exception("readiness listener failed")
-        return ready
+        async with self._checking:  # the loop and an explicit check never interleave
+            checks = await desktop_checks(self.display.state, self.capturer)
+            problems = [c.detail for c in checks if not c.ok]
+            if problems and self.display.connected:
+                self.display.wake_monitor()  # a failed capture often means the server is gone
+            self.checks, self.problems = checks, problems
+            ready = not problems
+            if ready != self.ready:
+                self.ready = ready
+                log.info("agent readiness changed", extra={"agentReady": ready, "problems": problems})
+                for listener in list(self._listeners):
+                    try:
+                        listener(ready)
+                    except Exception:
+                        log.exception("readiness listener failed")
+            return ready
 
     def _on_display_change(self, state: DisplayState) -> None:
         self._wake.set()
