@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from bureau_agent.aio import wait_event
 from bureau_agent.control.backoff import Backoff, Random, jittered
 from bureau_agent.control.client import BeatFailed, ControlPlaneClient
 
@@ -166,7 +167,7 @@ class Heartbeat:
         return (self.state_for(ready), ready) != self._last_sent
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:  # not only cancel(): wait_for may swallow one before 3.12
             try:
                 ok = await self.beat()
             except asyncio.CancelledError:
@@ -187,17 +188,14 @@ class Heartbeat:
         deadline = self.clock() + delay
         self._wake.clear()
         grace_end = self._started_at + self.startup_grace_s
-        while True:
+        while not self._stopping:
             now = self.clock()
             if now >= deadline:
                 return
             wait = deadline - now
             if not self._been_ready and now < grace_end:
                 wait = min(wait, grace_end - now + 0.01)  # starting -> degraded is a change too
-            try:
-                await asyncio.wait_for(self._wake.wait(), wait)
-            except asyncio.TimeoutError:
-                pass
+            await wait_event(self._wake, wait)
             self._wake.clear()
             if not self.backoff.failing and self._pending_change():
                 return

@@ -20,6 +20,7 @@ from Xlib import X
 from Xlib import display as xdisplay
 from Xlib import error as xerror
 
+from bureau_agent.aio import wait_event
 from bureau_agent.errors import DisplayUnavailable
 
 log = logging.getLogger("bureau_agent.display")
@@ -66,6 +67,7 @@ class Display:
         self._listeners: list[Listener] = []
         self._monitor: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._closing = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -74,6 +76,7 @@ class Display:
         self._monitor = asyncio.get_running_loop().create_task(self._watch(), name="display-monitor")
 
     async def close(self) -> None:
+        self._closing = True  # ends the monitor even if a cancel is swallowed by a wait_for (< 3.12)
         if self._monitor is not None:
             self._monitor.cancel()
             await asyncio.gather(self._monitor, return_exceptions=True)
@@ -123,11 +126,8 @@ class Display:
     # -- connection management -------------------------------------------------------------
 
     async def _watch(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.check_interval_s)
-            except asyncio.TimeoutError:
-                pass
+        while not self._closing:
+            await wait_event(self._wake, self.check_interval_s)
             self._wake.clear()
             if self.state.connected:
                 await self._ping()

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
+from bureau_agent.aio import wait_event
 from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.display import Display, DisplayState
 
@@ -68,6 +69,7 @@ class Readiness:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._checking = asyncio.Lock()
+        self._closing = False
         display.add_listener(self._on_display_change)
 
     def add_listener(self, listener: Callable[[bool], None]) -> None:
@@ -83,6 +85,7 @@ class Readiness:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="readiness")
 
     async def close(self) -> None:
+        self._closing = True  # ends the loop even if a cancel is swallowed by a wait_for (< 3.12)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -109,11 +112,8 @@ class Readiness:
         self._wake.set()
 
     async def _loop(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
-            except asyncio.TimeoutError:
-                pass
+        while not self._closing:
+            await wait_event(self._wake, self.interval_s)
             self._wake.clear()
             try:
                 await self.check()
