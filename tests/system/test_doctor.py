@@ -1,0 +1,78 @@
+"""`bureau-agent doctor`: every readiness check, each failure with a fix."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from bureau_agent.doctor import report, run_checks
+from tests.support.agent import agent_settings
+from tests.support.xvfb import Xvfb
+
+
+def by_name(checks):  # type: ignore[no-untyped-def]
+    return {c.name: c for c in checks}
+
+
+def test_all_checks_pass_on_a_good_setup(xvfb: Xvfb, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("t" * 32)
+    token_file.chmod(0o600)
+    settings = agent_settings(
+        xvfb.name, token=None, token_file=str(token_file), listen="127.0.0.1:0",
+        heartbeat_url="https://cp.example/v1/heartbeat", desktop_id="desk-1",
+    )
+    checks = run_checks(settings)
+    names = [c.name for c in checks]
+    assert names == ["display", "xtest", "capture", "token", "token_file_mode", "heartbeat", "listen"]
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    out = io.StringIO()
+    assert report(checks, out) == 0
+    assert "7 ok, 0 failed" in out.getvalue() and "t" * 32 not in out.getvalue()
+
+
+def test_failures_each_come_with_a_fix(own_xvfb: Xvfb, tmp_path: Path) -> None:
+    own_xvfb.kill()
+    token_file = tmp_path / "token"
+    token_file.write_text("t" * 32)
+    token_file.chmod(0o644)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        settings = agent_settings(
+            own_xvfb.name, token=None, token_file=str(token_file), listen=f"127.0.0.1:{port}",
+            heartbeat_url="https://cp.example/beat", xauthority=str(tmp_path / "missing"),
+        )
+        checks = by_name(run_checks(settings))
+    failed = {name for name, c in checks.items() if not c.ok}
+    assert failed == {"xauthority", "display", "token_file_mode", "heartbeat", "listen"}
+    assert all(checks[name].fix for name in failed)
+    assert "0644" in checks["token_file_mode"].detail and "chmod 600" in checks["token_file_mode"].fix
+    assert "desktop id" in checks["heartbeat"].detail
+    out = io.StringIO()
+    assert report(list(checks.values()), out) == 1
+    assert out.getvalue().count("fix: ") == len(failed)
+
+
+def test_no_token_is_a_failure_with_a_fix(xvfb: Xvfb) -> None:
+    checks = by_name(run_checks(agent_settings(xvfb.name, token=None, listen="127.0.0.1:0")))
+    assert not checks["token"].ok and "BUREAU_AGENT_TOKEN_FILE" in checks["token"].fix
+
+
+def test_the_command_exits_1_and_prints_the_fix(own_xvfb: Xvfb) -> None:
+    own_xvfb.kill()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_AGENT_")}
+    env.update({"BUREAU_AGENT_CONFIG": "/dev/null", "BUREAU_AGENT_TOKEN": "x" * 20, "BUREAU_AGENT_LISTEN": "127.0.0.1:0"})
+    result = subprocess.run(
+        [sys.executable, "-m", "bureau_agent", "doctor", "--display", own_xvfb.name],
+        env=env, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 1
+    assert f"[FAIL] display: cannot connect to display {own_xvfb.name}" in result.stdout
+    assert "fix: start the X server" in result.stdout
+    assert "x" * 20 not in result.stdout

@@ -1,0 +1,115 @@
+"""`bureau-agent serve` as systemd runs it: a real process, a real notify socket, a real fake
+control plane. READY=1 once bound, WATCHDOG=1 pings, STOPPING=1 and a last `stopping` beat on
+SIGTERM, exit 0, and never the token in a log line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.support.control import FakeControlPlane, NotifySocket
+from tests.support.xvfb import Xvfb
+
+TOKEN = "server-test-token-" + "q" * 20
+
+
+@pytest.mark.parametrize("abstract", [False, True], ids=["path-socket", "abstract-socket"])
+async def test_systemd_notify_lifecycle_with_a_last_beat(xvfb: Xvfb, tmp_path: Path, abstract: bool) -> None:
+    control_plane = await FakeControlPlane().start()
+    notify = NotifySocket(str(tmp_path), abstract=abstract)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_AGENT_")}
+    env.update(
+        {
+            "BUREAU_AGENT_CONFIG": "/dev/null",
+            "BUREAU_AGENT_TOKEN": TOKEN,
+            "BUREAU_AGENT_HEARTBEAT_URL": control_plane.url,
+            "BUREAU_AGENT_DESKTOP_ID": "desk-srv",
+            "BUREAU_AGENT_HEARTBEAT_INTERVAL_S": "300",
+            "NOTIFY_SOCKET": notify.address,
+            "WATCHDOG_USEC": "200000",  # a ping every 0.1 s
+        }
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bureau_agent", "serve", "--listen", "127.0.0.1:0", "--display", xvfb.name,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        ready = await notify.expect("READY=1", timeout=20)
+        match = re.search(r"STATUS=listening on 127\.0\.0\.1:(\d+); agentReady=(true|false)", ready)
+        assert match, ready
+        port = int(match.group(1))
+        # READY=1 came after the bind: the port answers right away.
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/v1/health") as resp:
+                assert resp.status == 200
+        await notify.expect("WATCHDOG=1", timeout=5)
+        await control_plane.wait_for(lambda b: b["state"] == "ready", timeout=10)
+        watchdogs = sum(m == "WATCHDOG=1" for m in notify.receive_now())
+        proc.send_signal(signal.SIGTERM)
+        await notify.expect("STOPPING=1", timeout=10)
+        output, _ = await asyncio.wait_for(proc.communicate(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        notify.close()
+        await control_plane.close()
+    assert proc.returncode == 0
+    assert watchdogs >= 1
+    last = control_plane.beats[-1]
+    assert last["state"] == "stopping" and last["desktopId"] == "desk-srv"
+    assert [b["seq"] for b in control_plane.beats] == list(range(1, len(control_plane.beats) + 1))
+    assert control_plane.auth[-1] == f"Bearer {TOKEN}"
+    text = output.decode()
+    assert TOKEN not in text
+    messages = [json.loads(line)["msg"] for line in text.splitlines() if line.strip()]
+    assert messages.index("listening") < messages.index("stopping") < messages.index("stopped")
+
+
+async def test_exit_0_even_when_the_control_plane_hangs_on_the_last_beat(xvfb: Xvfb, tmp_path: Path) -> None:
+    import aiohttp.web
+
+    async def hang_after_first(index: int, beat: dict) -> aiohttp.web.StreamResponse:
+        if index:
+            await asyncio.sleep(60)
+        return aiohttp.web.json_response({})
+
+    control_plane = await FakeControlPlane(hang_after_first).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_AGENT_") and k != "NOTIFY_SOCKET"}
+    env.update(
+        {
+            "BUREAU_AGENT_CONFIG": "/dev/null",
+            "BUREAU_AGENT_TOKEN": TOKEN,
+            "BUREAU_AGENT_HEARTBEAT_URL": control_plane.url,
+            "BUREAU_AGENT_DESKTOP_ID": "desk-srv",
+            "BUREAU_AGENT_HEARTBEAT_INTERVAL_S": "300",
+            "BUREAU_AGENT_HEARTBEAT_TIMEOUT_S": "30",
+        }
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bureau_agent", "serve", "--listen", "127.0.0.1:0", "--display", xvfb.name,
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await control_plane.wait_count(1, timeout=20)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 15)
+        elapsed = loop.time() - started
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await control_plane.close()
+    assert proc.returncode == 0
+    assert control_plane.beats[-1]["state"] == "stopping"
+    assert elapsed < 5  # the 30 s beat timeout did not apply: the last beat is bounded to 2 s
