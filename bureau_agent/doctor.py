@@ -9,11 +9,13 @@ whether the listen address can be bound. Exit status 0 when every check passes, 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import stat
 import sys
 import urllib.parse
+import urllib.request
 from typing import TextIO
 
 from bureau_agent.config import ConfigError, Settings, resolve_token
@@ -91,11 +93,25 @@ def _listen_check(settings: Settings) -> Check:
         try:
             sock.bind(addr)
         except OSError as exc:
+            if _agent_answers(host, port):
+                return Check("listen", True, f"an agent already answers on {settings.listen}")
             return Check(
                 "listen", False, f"cannot bind {settings.listen}: {exc.strerror}",
-                "if bureau-agent.service is running this is expected; otherwise free the port or change listen",
+                "free the port (another program holds it) or change listen",
             )
     return Check("listen", True, f"{settings.listen} can be bound")
+
+
+def _agent_answers(host: str, port: int) -> bool:
+    """True when a bureau agent (the running service) answers /v1/health there."""
+    target = f"[{host}]" if ":" in host else host
+    if target in ("0.0.0.0", "[::]"):
+        target = "127.0.0.1"
+    try:
+        with urllib.request.urlopen(f"http://{target}:{port}/v1/health", timeout=1) as resp:
+            return json.load(resp).get("status") == "ok"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def run_checks(settings: Settings) -> list[Check]:

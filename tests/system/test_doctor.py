@@ -50,7 +50,7 @@ def test_failures_each_come_with_a_fix(own_xvfb: Xvfb, tmp_path: Path) -> None:
         )
         checks = by_name(run_checks(settings))
     failed = {name for name, c in checks.items() if not c.ok}
-    assert failed == {"xauthority", "display", "token_file_mode", "heartbeat", "listen"}
+    assert failed == {"xauthority", "display", "token_file_mode", "heartbeat", "listen"}  # a bare socket is no agent
     assert all(checks[name].fix for name in failed)
     assert "0644" in checks["token_file_mode"].detail and "chmod 600" in checks["token_file_mode"].fix
     assert "desktop id" in checks["heartbeat"].detail
@@ -76,3 +76,13 @@ def test_the_command_exits_1_and_prints_the_fix(own_xvfb: Xvfb) -> None:
     assert f"[FAIL] display: cannot connect to display {own_xvfb.name}" in result.stdout
     assert "fix: start the X server" in result.stdout
     assert "x" * 20 not in result.stdout
+
+
+async def test_a_running_agent_on_the_listen_address_is_fine(agent, xvfb: Xvfb) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from bureau_agent.doctor import _listen_check
+
+    listen = f"127.0.0.1:{agent.server.port}"
+    check = await asyncio.get_running_loop().run_in_executor(None, _listen_check, agent_settings(xvfb.name, listen=listen))
+    assert check.ok and "already answers" in check.detail
