@@ -14,6 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from tests.support.control import FakeControlPlane, NotifySocket
 from tests.support.xvfb import Xvfb
@@ -75,12 +76,10 @@ async def test_systemd_notify_lifecycle_with_a_last_beat(xvfb: Xvfb, tmp_path: P
 
 
 async def test_exit_0_even_when_the_control_plane_hangs_on_the_last_beat(xvfb: Xvfb, tmp_path: Path) -> None:
-    import aiohttp.web
-
-    async def hang_after_first(index: int, beat: dict) -> aiohttp.web.StreamResponse:
+    async def hang_after_first(index: int, beat: dict) -> web.StreamResponse:
         if index:
             await asyncio.sleep(60)
-        return aiohttp.web.json_response({})
+        return web.json_response({})
 
     control_plane = await FakeControlPlane(hang_after_first).start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_AGENT_") and k != "NOTIFY_SOCKET"}
@@ -113,3 +112,55 @@ async def test_exit_0_even_when_the_control_plane_hangs_on_the_last_beat(xvfb: X
     assert proc.returncode == 0
     assert control_plane.beats[-1]["state"] == "stopping"
     assert elapsed < 5  # the 30 s beat timeout did not apply: the last beat is bounded to 2 s
+
+
+async def test_sigterm_answers_the_call_in_flight_before_the_last_beat(xvfb: Xvfb) -> None:
+    events: list[str] = []
+
+    async def record(index: int, beat: dict) -> web.StreamResponse:
+        events.append(f"beat:{beat['state']}")
+        return web.json_response({})
+
+    control_plane = await FakeControlPlane(record).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_AGENT_") and k != "NOTIFY_SOCKET"}
+    env.update(
+        {
+            "BUREAU_AGENT_CONFIG": "/dev/null",
+            "BUREAU_AGENT_TOKEN": TOKEN,
+            "BUREAU_AGENT_HEARTBEAT_URL": control_plane.url,
+            "BUREAU_AGENT_DESKTOP_ID": "desk-srv",
+            "BUREAU_AGENT_HEARTBEAT_INTERVAL_S": "300",
+        }
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bureau_agent", "serve", "--listen", "127.0.0.1:0", "--display", xvfb.name,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        port = None
+        while port is None:
+            line = await asyncio.wait_for(proc.stdout.readline(), 20)  # type: ignore[union-attr]
+            assert line, "the agent exited before listening"
+            record_line = json.loads(line)
+            if record_line["msg"] == "listening":
+                port = int(record_line["listen"].rsplit(":", 1)[1])
+        await control_plane.wait_count(1, timeout=10)
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as session:
+            async def call() -> int:
+                async with session.post(f"http://127.0.0.1:{port}/v1/exec", json={"command": "sleep 30"}) as resp:
+                    await resp.read()
+                    events.append(f"exec:{resp.status}")
+                    return resp.status
+
+            in_flight = asyncio.ensure_future(call())
+            await asyncio.sleep(0.5)  # the command is running
+            proc.send_signal(signal.SIGTERM)
+            status = await asyncio.wait_for(in_flight, 15)
+        await asyncio.wait_for(proc.wait(), 15)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await control_plane.close()
+    assert proc.returncode == 0 and status == 200
+    assert events == ["beat:ready", "exec:200", "beat:stopping"]

@@ -55,6 +55,9 @@ async def test_x_server_death_and_return_are_beaten_at_once(
     with pytest.raises(DisplayUnavailable) as info:
         await client.app[context.DISPLAY].call(lambda conn: conn.get_input_focus())
     assert info.value.status == 503 and info.value.headers["Retry-After"] == "1"
+    resp = await client.get("/v1/screenshot", headers=AUTH)
+    assert resp.status == 503 and resp.headers["Retry-After"].isdigit()
+    assert (await resp.json())["error"]["code"] == "display_unavailable"
     down = await control_plane.wait_for(lambda b: not b["agentReady"], timeout=3)
     assert down["state"] == "degraded"  # the capture may fail before the ping notices: connected may lag
     problems = client.app[context.READINESS].problems
@@ -64,6 +67,7 @@ async def test_x_server_death_and_return_are_beaten_at_once(
     up = await control_plane.wait_for(lambda b: b["agentReady"], start=control_plane.beats.index(down), timeout=5)
     assert up["state"] == "ready" and up["display"]["connected"] is True and up["seq"] > down["seq"]
     assert (await (await client.get("/v1/health")).json())["agentReady"] is True
+    assert (await client.get("/v1/screenshot", headers=AUTH)).status == 200
 
 
 async def test_a_hanging_control_plane_does_not_slow_the_agent(
