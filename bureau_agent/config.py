@@ -209,7 +209,7 @@ def load_settings(
         if env.get(var):
             values[name], sources[name] = env[var], f"${var}"
 
-    path = overrides.pop("config", None) or env.get(ENV_PREFIX + "CONFIG")
+    path = overrides.pop("config", None) or config_path or env.get(ENV_PREFIX + "CONFIG")
     explicit = path is not None
     path = path or DEFAULT_CONFIG_PATH
     if explicit or os.path.exists(path):

@@ -104,3 +104,8 @@ def test_short_token_is_refused() -> None:
     settings = load_settings(environ={"BUREAU_AGENT_TOKEN": "short"}, overrides={"config": "/dev/null"})
     with pytest.raises(ConfigError, match="shorter than 16"):
         resolve_token(settings, environ={})
+
+
+def test_config_path_argument_is_read(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, 'listen = "127.0.0.1:7009"\n')
+    assert load_settings(config_path=path, environ={}).listen == "127.0.0.1:7009"
