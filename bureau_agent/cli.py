@@ -1,4 +1,4 @@
-"""The `bureau-agent` command: serve, doctor, version."""
+"""The `bureau-agent` command: serve, doctor, version, control-plane."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from bureau_agent import __version__
 from bureau_agent.config import ConfigError, Settings, load_settings, resolve_token
+from bureau_agent.controlplane import cli as controlplane_cli
 
 EXIT_CONFIG = 2
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", parents=[common], help="run the daemon")
     sub.add_parser("doctor", parents=[common], help="check the display, XTest, capture, token and heartbeat URL")
     sub.add_parser("version", help="print the version")
+    controlplane_cli.add_parser(sub)
     return parser
 
 
@@ -57,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "version":
         print(__version__)
         return 0
+    if args.command == "control-plane":
+        return controlplane_cli.main(args)
     try:
         settings = settings_from_args(args)
         if args.command == "doctor":

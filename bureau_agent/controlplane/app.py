@@ -1,0 +1,268 @@
+"""The control plane's aiohttp application: the public /v1 API and the agents' heartbeat route.
+
+Every /v1 route but /v1/health needs `Authorization: Bearer sk_live_…`. The order of checks is:
+the key (401), the key's rate limit (429), the route's capability (403), the desktop (404), then
+for control and chat routes the desktop's state (503) before the call goes to its agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from bureau_agent.api.http import json_response, read_json
+from bureau_agent.api.middleware import error_middleware
+from bureau_agent.api.schema import Schema, enum, integer, obj, string
+from bureau_agent.controlplane.config import ControlPlaneConfig
+from bureau_agent.controlplane.desktops import DesktopManager, LocalDesktop
+from bureau_agent.controlplane.errors import Forbidden, RateLimited
+from bureau_agent.controlplane.keys import ApiKey, KeyStore
+from bureau_agent.controlplane.proxy import AgentClient
+from bureau_agent.controlplane.ratelimit import RateLimiter
+from bureau_agent.errors import InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
+
+log = logging.getLogger("bureau_agent.controlplane")
+
+CONFIG = web.AppKey("config", ControlPlaneConfig)
+KEYS = web.AppKey("keys", KeyStore)
+LIMITER = web.AppKey("limiter", RateLimiter)
+CLIENT = web.AppKey("agent_client", AgentClient)
+DESKTOPS = web.AppKey("desktops", DesktopManager)
+REQUEST_KEY = "api_key"
+
+PUBLIC_PATHS = frozenset({"/v1/health"})
+LIFECYCLE = ("start", "stop", "restart")
+CONTROL_POST = ("click", "drag", "scroll", "type", "key", "bash", "exec")
+MAX_BEAT_BYTES = 64 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Known fields are checked; others are accepted so that a newer agent can add to its beat.
+BEAT: Schema = obj(
+    {
+        "desktopId": string(64, min_length=1),
+        "state": enum("starting", "ready", "degraded", "stopping"),
+        "agentReady": {"type": "boolean"},
+        "bootId": string(128, min_length=1),
+        "seq": integer(0),
+        "version": string(64),
+        "uptimeS": {"type": "number"},
+        "sentAt": string(64),
+    },
+    ("desktopId", "state", "agentReady", "bootId", "seq"),
+    additionalProperties={},
+)
+
+
+def _bearer(request: web.Request) -> str:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def make_key_middleware(config: ControlPlaneConfig) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/v1/") or request.path in PUBLIC_PATHS:
+            return await handler(request)
+        key = request.app[KEYS].authenticate(_bearer(request))
+        if key is None:
+            raise Unauthorized("A valid API key is required: Authorization: Bearer sk_live_….")
+        limit = key.rate_limit_per_minute or config.rate_limit_per_minute
+        decision = request.app[LIMITER].take(key.id, limit)
+        if not decision.allowed:
+            log.info("rate limited", extra={"key": key.name, "path": request.path})
+            raise RateLimited(limit, decision.retry_after_s)
+        request[REQUEST_KEY] = key
+        started = time.monotonic()
+        response = await handler(request)
+        response.headers["X-RateLimit-Limit"] = str(limit)
+        response.headers["X-RateLimit-Remaining"] = str(decision.remaining)
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "key": key.name,
+                "ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
+        return response
+
+    return key_middleware
+
+
+def requires(capability: str) -> Callable[[Handler], Handler]:
+    def wrap(handler: Handler) -> Handler:
+        async def checked(request: web.Request) -> web.StreamResponse:
+            key: ApiKey = request[REQUEST_KEY]
+            if capability not in key.capabilities:
+                raise Forbidden(capability, key.capabilities)
+            return await handler(request)
+
+        return checked
+
+    return wrap
+
+
+def _desktop(request: web.Request) -> LocalDesktop:
+    desktop_id = request.match_info["id"]
+    desktop = request.app[DESKTOPS].get(desktop_id)
+    if desktop is None:
+        raise NotFound(f"There is no desktop {desktop_id}.")
+    return desktop
+
+
+# public routes --------------------------------------------------------------------------
+
+
+async def health(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def me(request: web.Request) -> web.Response:
+    key: ApiKey = request[REQUEST_KEY]
+    limit = key.rate_limit_per_minute or request.app[CONFIG].rate_limit_per_minute
+    return json_response(
+        {"id": key.id, "name": key.name, "capabilities": list(key.capabilities), "rateLimit": {"perMinute": limit}}
+    )
+
+
+@requires("desktop:read")
+async def list_desktops(request: web.Request) -> web.Response:
+    return json_response({"desktops": [d.to_json() for d in request.app[DESKTOPS].listed()]})
+
+
+@requires("desktop:read")
+async def get_desktop(request: web.Request) -> web.Response:
+    return json_response(_desktop(request).to_json())
+
+
+def lifecycle(action: str) -> Handler:
+    @requires("desktop:lifecycle")
+    async def handler(request: web.Request) -> web.Response:
+        desktop = _desktop(request)
+        await request.read()  # a body, if any, is ignored: these routes take none
+        if action == "stop":
+            await desktop.stop()
+            return json_response(desktop.to_json())
+        if action == "restart":
+            await desktop.restart()
+            return json_response(desktop.to_json(), status=202)
+        queued = await desktop.start()
+        return json_response(desktop.to_json(), status=202 if queued else 200)
+
+    return handler
+
+
+def forward(action: str, capability: str) -> Handler:
+    @requires(capability)
+    async def handler(request: web.Request) -> web.Response:
+        return await request.app[CLIENT].forward(_desktop(request), request, action)
+
+    return handler
+
+
+# the agents' heartbeat -------------------------------------------------------------------
+
+
+async def heartbeat(request: web.Request) -> web.Response:
+    desktop = _desktop(request)
+    expected = desktop.token
+    presented = _bearer(request).encode("utf-8", "surrogateescape")
+    # compare_digest even without a token, so an unknown boot costs the same as a wrong token
+    ok = hmac.compare_digest(presented, (expected or "\0").encode("utf-8"))
+    if not ok or expected is None:
+        raise Unauthorized("This heartbeat does not carry the desktop's current agent token.")
+    if request.content_length is not None and request.content_length > MAX_BEAT_BYTES:
+        raise PayloadTooLarge(f"A heartbeat is limited to {MAX_BEAT_BYTES} bytes.")
+    beat = await read_json(request, BEAT)
+    if beat["desktopId"] != desktop.id:
+        raise InvalidRequest(f"desktopId {beat['desktopId']!r} does not match the desktop {desktop.id} of this URL.")
+    accepted = desktop.liveness.record(beat)
+    if not accepted:
+        log.info("stale heartbeat ignored", extra={"desktop": desktop.id, "seq": beat["seq"]})
+    interval = request.app[CONFIG].heartbeat_interval_s
+    return json_response({"intervalS": int(interval) if interval == int(interval) else interval})
+
+
+# the application ---------------------------------------------------------------------------
+
+
+def create_app(config: ControlPlaneConfig) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware, make_key_middleware(config)], client_max_size=config.max_body_bytes
+    )
+    app[CONFIG] = config
+    app[KEYS] = KeyStore(config.keys)
+    app[LIMITER] = RateLimiter()
+    client = AgentClient()
+    app[CLIENT] = client
+    app[DESKTOPS] = DesktopManager(config, client.health)
+
+    async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        await client.open()
+        try:
+            yield
+        finally:
+            await app[DESKTOPS].close()  # every child process of every desktop
+            await client.close()
+
+    app.cleanup_ctx.append(lifespan)
+    r = app.router
+    r.add_get("/v1/health", health)
+    r.add_get("/v1/me", me)
+    r.add_get("/v1/desktops", list_desktops)
+    r.add_get("/v1/desktops/{id}", get_desktop)
+    for action in LIFECYCLE:
+        r.add_post(f"/v1/desktops/{{id}}/{action}", lifecycle(action))
+    for action in CONTROL_POST:
+        r.add_post(f"/v1/desktops/{{id}}/{action}", forward(action, "desktop:control"))
+    r.add_get("/v1/desktops/{id}/screenshot", forward("screenshot", "desktop:control"))
+    r.add_post("/v1/desktops/{id}/chat", forward("chat", "desktop:chat"))
+    r.add_post("/agent/v1/desktops/{id}/heartbeat", heartbeat)
+    return app
+
+
+def heartbeat_base(host: str, port: int) -> str:
+    """The URL the agents reach this control plane at (a wildcard listen means loopback)."""
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return f"http://{host}:{port}"
+    if addr.is_unspecified:
+        addr = ipaddress.ip_address("::1" if addr.version == 6 else "127.0.0.1")
+    return f"http://[{addr}]:{port}" if addr.version == 6 else f"http://{addr}:{port}"
+
+
+async def serve(config: ControlPlaneConfig) -> int:
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.listen_host, config.listen_port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        log.error("cannot listen", extra={"listen": config.listen, "error": exc.strerror})
+        await runner.cleanup()
+        return 1
+    port = runner.addresses[0][1]
+    base = heartbeat_base(config.listen_host, port)
+    log.info("control plane listening", extra={"url": base, "desktops": len(app[DESKTOPS].desktops)})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await app[DESKTOPS].start_autostart(base)
+    await stop.wait()
+    log.info("control plane stopping")
+    await runner.cleanup()
+    log.info("control plane stopped")
+    return 0

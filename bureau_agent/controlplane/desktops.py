@@ -1,0 +1,289 @@
+"""Local desktops: an Xvfb display, a window manager, optional apps and a bureau-agent each.
+
+Lifecycle: stopped → booting → running → stopping → stopped (or `error` when the boot fails or
+the agent dies). start() only queues the boot and returns; the boot task starts the processes,
+waits for the agent's HTTP port to answer and then marks the desktop running. Each boot gets a
+fresh agent token (a 0600 file in the desktop's state directory) and a fresh loopback port, so
+a previous boot's agent can neither beat nor be reached by mistake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import IO, Any
+
+from bureau_agent.controlplane import processes
+from bureau_agent.controlplane.config import ControlPlaneConfig, DesktopConfig
+from bureau_agent.controlplane.liveness import Liveness
+
+log = logging.getLogger("bureau_agent.controlplane.desktops")
+
+AGENT_HOST = "127.0.0.1"
+BOOT_ATTEMPTS = 3  # a port taken between free_port() and the agent's bind: try another
+BRIDGE_INTERVAL_S = 1.0
+
+# probe(port, token) -> the agent's agentReady from GET /v1/health, or None when it does not answer
+Probe = Callable[[int], Awaitable["bool | None"]]
+
+
+class BootFailed(Exception):
+    pass
+
+
+class LocalDesktop:
+    def __init__(self, config: DesktopConfig, plane: ControlPlaneConfig, probe: Probe) -> None:
+        self.config = config
+        self.plane = plane
+        self.probe = probe
+        self.status = "stopped"
+        self.error: str | None = None
+        self.display: str | None = None
+        self.port: int | None = None
+        self.token: str | None = None
+        self.heartbeat_url: str | None = None
+        self.liveness = Liveness(plane.heartbeat_interval_s)
+        self.state_dir = plane.state_dir / "desktops" / config.id
+        self._procs: list[tuple[str, asyncio.subprocess.Process]] = []
+        self._agent: asyncio.subprocess.Process | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()
+        self._logs: list[IO[bytes]] = []
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def agent_ready(self) -> bool:
+        return self.status == "running" and self.liveness.ready
+
+    @property
+    def token_file(self) -> Path:
+        return self.state_dir / "agent.token"
+
+    def pids(self) -> dict[str, int]:
+        return {name: proc.pid for name, proc in self._procs if proc.returncode is None}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.config.name,
+            "status": self.status,
+            "tier": self.config.tier,
+            "ipAddress": AGENT_HOST if self.status in ("booting", "running") else None,
+            "agentReady": self.agent_ready,
+            "createdAt": self.config.created_at,
+            "display": self.display if self.status in ("booting", "running") else None,
+            "heartbeat": self.liveness.describe(),
+            "error": self.error,
+        }
+
+    # lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> bool:
+        """Queue a boot; False when the desktop is already booting or running."""
+        async with self._lock:
+            if self.status in ("booting", "running"):
+                return False
+            self.status, self.error = "booting", None
+            self.liveness.reset()
+            self._tasks.append(asyncio.get_running_loop().create_task(self._boot(), name=f"boot-{self.id}"))
+            return True
+
+    async def stop(self) -> None:
+        async with self._lock:
+            if self.status == "stopped":
+                return
+            self.status = "stopping"
+            await self._teardown()
+            self.status = "stopped"
+            log.info("desktop stopped", extra={"desktop": self.id})
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    # boot --------------------------------------------------------------------------------
+
+    async def _boot(self) -> None:
+        try:
+            await asyncio.wait_for(self._boot_steps(), self.plane.boot_timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a failed boot is reported on the desktop, not raised
+            message = "the boot timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc)
+            log.warning("desktop boot failed", extra={"desktop": self.id, "error": message})
+            async with self._lock:
+                if self.status == "booting":
+                    await self._teardown(keep_task=asyncio.current_task())
+                    self.status, self.error = "error", message
+            return
+        loop = asyncio.get_running_loop()
+        self.status = "running"
+        log.info("desktop running", extra={"desktop": self.id, "display": self.display, "port": self.port})
+        self._tasks.append(loop.create_task(self._watch_agent(), name=f"watch-{self.id}"))
+        self._tasks.append(loop.create_task(self._bridge(), name=f"bridge-{self.id}"))
+
+    async def _boot_steps(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o700)
+        await self._start_display()
+        env = self._session_env()
+        if self.config.window_manager:
+            await self._spawn_optional("wm", self.config.window_manager, env)
+        for i, argv in enumerate(self.config.apps):
+            await self._spawn_optional(f"app{i}", argv, env)
+        self._write_token()
+        for attempt in range(BOOT_ATTEMPTS):
+            if await self._start_agent(env):
+                return
+            log.warning("agent exited during boot; retrying", extra={"desktop": self.id, "attempt": attempt + 1})
+        raise BootFailed(f"the agent exited during boot {BOOT_ATTEMPTS} times; see {self.state_dir / 'agent.log'}")
+
+    def _log_file(self, name: str) -> IO[bytes]:
+        fh = open(self.state_dir / f"{name}.log", "ab")
+        self._logs.append(fh)
+        return fh
+
+    async def _start_display(self) -> None:
+        read_fd, write_fd = os.pipe()
+        argv = [
+            "Xvfb", "-displayfd", str(write_fd),
+            "-screen", "0", f"{self.config.width}x{self.config.height}x24",
+            "-nolisten", "tcp", "-ac", "-noreset",
+        ]  # fmt: skip
+        try:
+            proc = await processes.spawn(argv, os.environ, self._log_file("xvfb"), pass_fds=(write_fd,))
+        except FileNotFoundError:
+            os.close(read_fd)
+            raise BootFailed("Xvfb is not installed (run scripts/install-deps)") from None
+        finally:
+            os.close(write_fd)
+        self._procs.append(("xvfb", proc))
+        self.display = f":{await processes.read_display_number(read_fd, self.plane.boot_timeout_s)}"
+
+    def _session_env(self) -> dict[str, str]:
+        """The parent's environment for the desktop's programs, minus agent settings and X auth."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_AGENT_")}
+        env.pop("XAUTHORITY", None)
+        env["DISPLAY"] = self.display or ""
+        return env
+
+    async def _spawn_optional(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        """The window manager and apps are comfort, not function: a missing one is logged."""
+        try:
+            self._procs.append((name, await processes.spawn(argv, env, self._log_file(name))))
+        except FileNotFoundError:
+            log.warning("program not found; the desktop runs without it", extra={"desktop": self.id, "argv0": argv[0]})
+
+    def _write_token(self) -> None:
+        self.token = secrets.token_urlsafe(32)
+        with contextlib.suppress(FileNotFoundError):
+            self.token_file.unlink()
+        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self.token + "\n")
+
+    async def _start_agent(self, env: dict[str, str]) -> bool:
+        """Start the agent on a fresh port; True once its HTTP port answers, False if it exited."""
+        self.port = processes.free_port(AGENT_HOST)
+        agent_env = dict(env)
+        agent_env.update(
+            {
+                "BUREAU_AGENT_TOKEN_FILE": str(self.token_file),
+                "BUREAU_AGENT_DESKTOP_ID": self.id,
+                "BUREAU_AGENT_HEARTBEAT_INTERVAL_S": f"{self.plane.heartbeat_interval_s:g}",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if self.heartbeat_url:
+            agent_env["BUREAU_AGENT_HEARTBEAT_URL"] = self.heartbeat_url
+        argv = [
+            sys.executable, "-m", "bureau_agent", "serve", "--config", os.devnull,
+            "--listen", f"{AGENT_HOST}:{self.port}", "--display", self.display or "",
+            *self.config.agent_args,
+        ]  # fmt: skip
+        proc = await processes.spawn(argv, agent_env, self._log_file("agent"))
+        self._agent = proc
+        self._procs.append(("agent", proc))
+        while proc.returncode is None:
+            if await self.probe(self.port) is not None:
+                return True
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), 0.1)
+        self._procs.remove(("agent", proc))
+        return False
+
+    # while running -----------------------------------------------------------------------
+
+    async def _watch_agent(self) -> None:
+        """An agent that dies on its own takes the desktop to `error` (a start boots it again)."""
+        agent = self._agent
+        assert agent is not None
+        code = await agent.wait()
+        async with self._lock:
+            if self.status == "running" and self._agent is agent:
+                log.warning("agent exited; desktop in error", extra={"desktop": self.id, "code": code})
+                await self._teardown(keep_task=asyncio.current_task())
+                self.status, self.error = "error", f"the agent exited with code {code}"
+
+    async def _bridge(self) -> None:
+        """Until the first heartbeat of this boot, agentReady comes from polling GET /v1/health."""
+        while self.status == "running" and not self.liveness.from_beats and self.port is not None:
+            ready = await self.probe(self.port)
+            self.liveness.set_bridge(bool(ready))
+            await asyncio.sleep(BRIDGE_INTERVAL_S)
+
+    # teardown ----------------------------------------------------------------------------
+
+    async def _teardown(self, keep_task: asyncio.Task[Any] | None = None) -> None:
+        """End every child (agent first, so it can send its last beat) and the boot/watch tasks."""
+        tasks = [t for t in self._tasks if t is not keep_task and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks = []
+        procs, self._procs = self._procs, []
+        agents = [p for name, p in procs if name == "agent"]
+        others = [p for name, p in procs if name != "agent"]
+        await asyncio.gather(*(processes.end(p, self.plane.stop_grace_s) for p in agents))
+        await asyncio.gather(*(processes.end(p, 2.0) for p in reversed(others)))
+        for fh in self._logs:
+            fh.close()
+        self._logs = []
+        with contextlib.suppress(FileNotFoundError):
+            self.token_file.unlink()
+        self._agent, self.token, self.port, self.display = None, None, None, None
+        self.liveness.reset()
+
+
+class DesktopManager:
+    def __init__(self, plane: ControlPlaneConfig, probe: Probe) -> None:
+        self.plane = plane
+        self.desktops: dict[str, LocalDesktop] = {
+            d.id: LocalDesktop(d, plane, probe) for d in plane.desktops if not d.destroyed
+        }
+
+    def get(self, desktop_id: str) -> LocalDesktop | None:
+        return self.desktops.get(desktop_id)
+
+    def listed(self) -> list[LocalDesktop]:
+        return list(self.desktops.values())
+
+    async def start_autostart(self, heartbeat_base: str) -> None:
+        """Set where the agents beat (known once the listener is bound) and queue autostart boots."""
+        for desktop in self.desktops.values():
+            desktop.heartbeat_url = f"{heartbeat_base}/agent/v1/desktops/{desktop.id}/heartbeat"
+        for desktop in self.desktops.values():
+            if desktop.config.autostart:
+                await desktop.start()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(d.stop() for d in self.desktops.values()), return_exceptions=True)
