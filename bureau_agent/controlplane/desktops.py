@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -127,6 +128,7 @@ class LocalDesktop:
             return
         loop = asyncio.get_running_loop()
         self.status = "running"
+        self._write_runtime()
         log.info("desktop running", extra={"desktop": self.id, "display": self.display, "port": self.port})
         self._tasks.append(loop.create_task(self._watch_agent(), name=f"watch-{self.id}"))
         self._tasks.append(loop.create_task(self._bridge(), name=f"bridge-{self.id}"))
@@ -182,6 +184,15 @@ class LocalDesktop:
             self._procs.append((name, await processes.spawn(argv, env, self._log_file(name))))
         except FileNotFoundError:
             log.warning("program not found; the desktop runs without it", extra={"desktop": self.id, "argv0": argv[0]})
+
+    @property
+    def runtime_file(self) -> Path:
+        return self.state_dir / "runtime.json"
+
+    def _write_runtime(self) -> None:
+        """Where this boot's agent and children are, for operators and tests (no secret here)."""
+        info = {"display": self.display, "port": self.port, "pids": self.pids()}
+        self.runtime_file.write_text(json.dumps(info) + "\n", encoding="utf-8")
 
     def _write_token(self) -> None:
         self.token = secrets.token_urlsafe(32)
@@ -258,8 +269,9 @@ class LocalDesktop:
         for fh in self._logs:
             fh.close()
         self._logs = []
-        with contextlib.suppress(FileNotFoundError):
-            self.token_file.unlink()
+        for path in (self.token_file, self.runtime_file):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
         self._agent, self.token, self.port, self.display = None, None, None, None
         self.liveness.reset()
 

@@ -44,4 +44,4 @@ class RateLimiter:
             bucket.tokens -= 1.0
             return Decision(True, limit_per_minute, int(bucket.tokens), 0)
         wait = (1.0 - bucket.tokens) / rate
-        return Decision(False, limit_per_minute, 0, max(1, math.ceil(wait)))
+        return Decision(False, limit_per_minute, 0, max(1, math.ceil(round(wait, 6))))  # no float fuzz

@@ -1,0 +1,119 @@
+"""The heartbeat receiver, driven by beats this test sends with the desktop's agent token.
+
+The desktop's own agent is told to beat elsewhere (a closed port), so only these beats count.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.controlplane.conftest import IDLE, MAIN
+from tests.controlplane.support import Plane, Reply, request
+
+NOWHERE = "http://127.0.0.1:9/nowhere"
+
+
+@pytest.fixture(scope="module")
+def plane(make_plane: Callable[..., Plane]) -> Plane:
+    return make_plane(agent_args=["--set", f"heartbeat_url={NOWHERE}"])
+
+
+def _beat(plane: Plane, desktop: str = MAIN, token: str | None = None, auth: bool = True, **fields: Any) -> Reply:
+    body = {
+        "desktopId": desktop,
+        "state": "ready",
+        "agentReady": True,
+        "bootId": "b",
+        "seq": 1,
+        "version": "test",
+        "uptimeS": 1.0,
+        "display": {"name": ":9", "connected": True, "width": 1, "height": 1},
+        "chat": {"configured": False, "reachable": False},
+        "metrics": {},
+        "sentAt": "2026-01-01T00:00:00Z",
+        **fields,
+    }
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        headers["Authorization"] = f"Bearer {token or plane.agent_token(desktop)}"
+    return request(plane.port, "POST", f"/agent/v1/desktops/{desktop}/heartbeat", headers=headers, body=json.dumps(body).encode())
+
+
+def _boot() -> str:
+    return uuid.uuid4().hex
+
+
+def test_a_beat_without_the_agent_token_is_401(plane: Plane) -> None:
+    assert _beat(plane, token="x" * 43).status == 401
+    assert _beat(plane, auth=False).status == 401
+    assert _beat(plane, token=plane.keys["full"]).status == 401  # an API key is not an agent token
+    # a stopped desktop has no agent token at all
+    reply = _beat(plane, desktop=IDLE, token=plane.agent_token(MAIN))
+    assert (reply.status, reply.code) == (401, "unauthorized")
+
+
+def test_malformed_beats_are_400(plane: Plane) -> None:
+    reply = _beat(plane, bootId=_boot(), desktopId=IDLE)
+    assert (reply.status, reply.code) == (400, "invalid_request")
+    assert "desktopId" in reply.json["error"]["message"]
+    reply = _beat(plane, bootId=_boot(), state="sleepy")
+    assert reply.status == 400 and "state" in reply.json["error"]["message"]
+    reply = _beat(plane, bootId=_boot(), seq="1")
+    assert reply.status == 400 and "seq" in reply.json["error"]["message"]
+
+
+def test_unknown_desktop_is_404(plane: Plane) -> None:
+    reply = request(plane.port, "POST", "/agent/v1/desktops/dsk_nope/heartbeat", body=b"{}")
+    assert reply.status == 404
+
+
+def test_agent_ready_follows_the_beats(plane: Plane) -> None:
+    boot = _boot()
+    reply = _beat(plane, bootId=boot, seq=1, agentReady=False, state="degraded")
+    assert reply.status == 200
+    assert reply.json == {"intervalS": 1}
+    desktop = plane.desktop(MAIN)
+    assert desktop["agentReady"] is False
+    assert desktop["heartbeat"]["state"] == "degraded" and desktop["heartbeat"]["bootId"] == boot
+    reply = plane.call("POST", f"/v1/desktops/{MAIN}/click", body={"x": 1, "y": 1})
+    assert (reply.status, reply.code) == (503, "agent_not_ready")
+
+    assert _beat(plane, bootId=boot, seq=2, agentReady=True).status == 200
+    assert plane.desktop(MAIN)["agentReady"] is True
+    assert plane.call("POST", f"/v1/desktops/{MAIN}/click", body={"x": 1, "y": 1}).status != 503
+
+
+def test_an_older_beat_does_not_undo_a_newer_one(plane: Plane) -> None:
+    boot = _boot()
+    assert _beat(plane, bootId=boot, seq=5, agentReady=True).status == 200
+    assert _beat(plane, bootId=boot, seq=4, agentReady=False, state="degraded").status == 200
+    assert _beat(plane, bootId=boot, seq=5, agentReady=False, state="degraded").status == 200
+    desktop = plane.desktop(MAIN)
+    assert desktop["agentReady"] is True and desktop["heartbeat"]["seq"] == 5
+    # a new boot of the agent starts its seq again
+    assert _beat(plane, bootId=_boot(), seq=1, agentReady=False, state="starting").status == 200
+    assert plane.desktop(MAIN)["agentReady"] is False
+    assert _beat(plane, bootId=_boot(), seq=1).status == 200
+    assert plane.desktop(MAIN)["agentReady"] is True
+
+
+def test_a_stopping_beat_means_not_ready(plane: Plane) -> None:
+    boot = _boot()
+    assert _beat(plane, bootId=boot, seq=1).status == 200
+    assert _beat(plane, bootId=boot, seq=2, state="stopping", agentReady=True).status == 200
+    assert plane.desktop(MAIN)["agentReady"] is False
+    assert _beat(plane, bootId=_boot(), seq=1).status == 200
+
+
+def test_a_previous_boots_token_is_refused(plane: Plane) -> None:
+    old = plane.agent_token(MAIN)
+    assert plane.call("POST", f"/v1/desktops/{MAIN}/restart").status == 202
+    plane.wait_ready(MAIN)  # via the health-poll bridge: no beat arrived for this boot
+    assert plane.desktop(MAIN)["heartbeat"] is None
+    assert _beat(plane, token=old, bootId=_boot()).status == 401
+    assert _beat(plane, bootId=_boot()).status == 200

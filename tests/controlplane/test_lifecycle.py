@@ -1,0 +1,102 @@
+"""start/stop/restart of a real local desktop, and 503 while it cannot take calls."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+
+import psutil
+import pytest
+
+from tests.controlplane.conftest import MAIN
+from tests.controlplane.support import Plane, wait_for
+
+CLICK = {"x": 5, "y": 5}
+
+
+@pytest.fixture(scope="module")
+def plane(make_plane: Callable[..., Plane]) -> Plane:
+    return make_plane(apps=[["xterm", "-geometry", "40x10+0+0"]])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_a_desktop_has_its_processes_and_a_private_token(plane: Plane) -> None:
+    runtime = plane.runtime(MAIN)
+    assert set(runtime["pids"]) == {"xvfb", "wm", "app0", "agent"}
+    assert all(_alive(pid) for pid in runtime["pids"].values())
+    token_file = plane.state_dir(MAIN) / "agent.token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert plane.state_dir(MAIN).stat().st_mode & 0o777 == 0o700
+    assert len(plane.agent_token(MAIN)) >= 32
+    # the agent listens on loopback only and refuses calls without its token
+    assert plane.agent_call(MAIN, "GET", "/v1/health").status == 200
+    agent = psutil.Process(runtime["pids"]["agent"])
+    assert agent.environ()["BUREAU_AGENT_DESKTOP_ID"] == MAIN
+    assert agent.environ()["BUREAU_AGENT_HEARTBEAT_URL"].endswith(f"/agent/v1/desktops/{MAIN}/heartbeat")
+    assert agent.environ()["BUREAU_AGENT_HEARTBEAT_INTERVAL_S"] == "1"
+    assert plane.agent_token(MAIN) not in " ".join(agent.cmdline())
+
+
+def test_stop_then_start_again(plane: Plane) -> None:
+    before = plane.runtime(MAIN)
+    old_token = plane.agent_token(MAIN)
+
+    reply = plane.call("POST", f"/v1/desktops/{MAIN}/stop")
+    assert reply.status == 200
+    assert (reply.json["status"], reply.json["agentReady"]) == ("stopped", False)
+    assert not any(_alive(pid) for pid in before["pids"].values())
+    assert not (plane.state_dir(MAIN) / "agent.token").exists()
+
+    reply = plane.call("POST", f"/v1/desktops/{MAIN}/click", body=CLICK)
+    assert (reply.status, reply.code) == (503, "desktop_not_running")
+    assert plane.call("POST", f"/v1/desktops/{MAIN}/stop").status == 200  # stopping a stopped desktop is fine
+
+    reply = plane.call("POST", f"/v1/desktops/{MAIN}/start")
+    assert reply.status == 202
+    assert reply.json["status"] in ("booting", "running")  # the boot is queued, not awaited
+    desktop = plane.wait_ready(MAIN)
+    assert desktop["agentReady"] is True
+    after = plane.runtime(MAIN)
+    assert after["pids"]["agent"] != before["pids"]["agent"]
+    assert plane.agent_token(MAIN) != old_token
+    reply = plane.call("POST", f"/v1/desktops/{MAIN}/click", body=CLICK)
+    assert reply.status != 503
+
+
+def test_503_agent_not_ready_then_restart(plane: Plane) -> None:
+    runtime = plane.runtime(MAIN)
+    os.kill(runtime["pids"]["xvfb"], signal.SIGKILL)  # the display dies; the agent lives on
+    wait_for(lambda: not plane.desktop(MAIN)["agentReady"], "agentReady to turn false", timeout=20)
+    desktop = plane.desktop(MAIN)
+    assert desktop["status"] == "running"
+    reply = plane.call("POST", f"/v1/desktops/{MAIN}/click", body=CLICK)
+    assert (reply.status, reply.code) == (503, "agent_not_ready")
+    assert reply.headers["Retry-After"]
+    assert reply.json["error"]["details"] == {"status": "running", "agentReady": False}
+
+    reply = plane.call("POST", f"/v1/desktops/{MAIN}/restart")
+    assert reply.status == 202
+    assert reply.json["status"] in ("booting", "running")
+    assert not _alive(runtime["pids"]["agent"])
+    plane.wait_ready(MAIN)
+    assert plane.runtime(MAIN)["pids"]["agent"] != runtime["pids"]["agent"]
+    assert plane.call("POST", f"/v1/desktops/{MAIN}/click", body=CLICK).status != 503
+
+
+def test_an_agent_that_dies_puts_the_desktop_in_error(plane: Plane) -> None:
+    runtime = plane.runtime(MAIN)
+    os.kill(runtime["pids"]["agent"], signal.SIGKILL)
+    desktop = wait_for(lambda: (d := plane.desktop(MAIN))["status"] == "error" and d, "status error")
+    assert "exited" in desktop["error"] and desktop["agentReady"] is False
+    wait_for(lambda: not any(_alive(pid) for pid in runtime["pids"].values()), "the other children to end", timeout=10)
+    reply = plane.call("POST", f"/v1/desktops/{MAIN}/click", body=CLICK)
+    assert (reply.status, reply.code) == (503, "desktop_not_running")
+    assert plane.call("POST", f"/v1/desktops/{MAIN}/start").status == 202
+    plane.wait_ready(MAIN)

@@ -1,0 +1,177 @@
+"""The pure parts: keys, the rate limiter, liveness, configuration, the CLI verbs."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from bureau_agent.cli import main
+from bureau_agent.config import ConfigError
+from bureau_agent.controlplane.app import heartbeat_base
+from bureau_agent.controlplane.config import load_config
+from bureau_agent.controlplane.keys import (
+    CAPABILITIES,
+    ApiKey,
+    KeyConfigError,
+    KeyStore,
+    generate_key,
+    hash_key,
+    key_from_config,
+)
+from bureau_agent.controlplane.liveness import Liveness
+from bureau_agent.controlplane.ratelimit import RateLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# keys ------------------------------------------------------------------------------------------
+
+
+def test_generated_keys_are_distinct_and_prefixed() -> None:
+    a, b = generate_key(), generate_key()
+    assert a != b and a.startswith("sk_live_") and len(a) > 40
+
+
+def test_keystore_finds_a_key_by_its_hash_only() -> None:
+    key = generate_key()
+    other = generate_key()
+    store = KeyStore([ApiKey("a", hash_key(other), ()), ApiKey("b", hash_key(key), ("desktop:read",))])
+    found = store.authenticate(key)
+    assert found is not None and found.name == "b"
+    assert store.authenticate(key[:-1]) is None
+    assert store.authenticate(key + "x") is None
+    assert store.authenticate("") is None
+    assert store.authenticate(hash_key(key)) is None  # the stored hash is not a credential
+    assert key not in repr(found)
+
+
+def test_key_config_refuses_plain_keys_and_unknown_capabilities() -> None:
+    key = generate_key()
+    with pytest.raises(KeyConfigError, match=r"keys\[0\].hash"):
+        key_from_config({"name": "x", "hash": key, "capabilities": []}, 0)
+    with pytest.raises(KeyConfigError, match="desktop:admin"):
+        key_from_config({"hash": hash_key(key), "capabilities": ["desktop:admin"]}, 0)
+    with pytest.raises(KeyConfigError, match="'key'"):
+        key_from_config({"hash": hash_key(key), "key": key}, 0)
+
+
+# rate limit ------------------------------------------------------------------------------------
+
+
+def test_rate_limit_allows_a_burst_then_refills() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock)
+    assert [limiter.take("k", 60).allowed for _ in range(60)] == [True] * 60
+    refused = limiter.take("k", 60)
+    assert not refused.allowed and refused.retry_after_s == 1
+    assert limiter.take("other", 60).allowed  # per key
+    clock.now += 1.0
+    assert limiter.take("k", 60).allowed
+    assert not limiter.take("k", 60).allowed
+
+
+def test_retry_after_reflects_a_slow_limit() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock)
+    assert limiter.take("k", 2).allowed and limiter.take("k", 2).allowed
+    assert limiter.take("k", 2).retry_after_s == 30
+    clock.now += 20
+    assert limiter.take("k", 2).retry_after_s == 10
+
+
+# liveness --------------------------------------------------------------------------------------
+
+
+def _beat(seq: int, ready: bool = True, state: str = "ready", boot: str = "b1") -> dict:
+    return {"bootId": boot, "seq": seq, "state": state, "agentReady": ready}
+
+
+def test_liveness_bridge_until_the_first_beat() -> None:
+    live = Liveness(10, Clock())
+    assert live.ready is False
+    live.set_bridge(True)
+    assert live.ready is True
+    assert live.record(_beat(1, ready=False))
+    assert live.ready is False  # beats rule once they arrive
+    live.set_bridge(True)
+    assert live.ready is False
+
+
+def test_liveness_goes_stale_without_beats() -> None:
+    clock = Clock()
+    live = Liveness(2, clock)
+    live.record(_beat(1))
+    clock.now += live.stale_after_s
+    assert live.ready is True
+    clock.now += 0.5
+    assert live.ready is False
+    live.record(_beat(2))
+    assert live.ready is True
+
+
+def test_liveness_orders_beats_by_seq_within_a_boot() -> None:
+    live = Liveness(10, Clock())
+    assert live.record(_beat(3))
+    assert not live.record(_beat(2, ready=False))
+    assert live.ready is True
+    assert live.record(_beat(1, ready=False, boot="b2"))
+    assert live.ready is False
+    live.reset()
+    assert live.describe() is None and live.ready is False
+
+
+# configuration and CLI -------------------------------------------------------------------------
+
+
+def test_config_errors_name_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "cp.json"
+    path.write_text(json.dumps({"desktops": [{"id": "a b"}]}))
+    with pytest.raises(ConfigError, match=r"desktops\[0\].id"):
+        load_config(path)
+    path.write_text(json.dumps({"desktops": [{"id": "a", "colour": 1}]}))
+    with pytest.raises(ConfigError, match="colour"):
+        load_config(path)
+    path.write_text(json.dumps({"rate_limit_per_minute": 0}))
+    with pytest.raises(ConfigError, match="rate_limit_per_minute"):
+        load_config(path)
+    path.write_text(json.dumps({"desktops": [{"id": "a"}, {"id": "a"}]}))
+    with pytest.raises(ConfigError, match="share an id"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_init_and_new_key_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str) -> None:
+    path = tmp_path / f"cp{suffix}"
+    assert main(["control-plane", "init", "--config", str(path), "--app", "xterm -geometry 80x24"]) == 0
+    desktop_id = capsys.readouterr().out.strip()
+    assert main(["control-plane", "init", "--config", str(path)]) == 2  # no silent overwrite
+    capsys.readouterr()
+    assert main(["control-plane", "new-key", "--config", str(path), "--name", "ci", "--capability", "desktop:read"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert main(["control-plane", "new-key", "--config", str(path)]) == 0
+    full = capsys.readouterr().out.strip()
+    assert key not in path.read_text() and full not in path.read_text()
+    config = load_config(path)
+    assert [d.id for d in config.desktops] == [desktop_id]
+    assert config.desktops[0].autostart and config.desktops[0].apps == [["xterm", "-geometry", "80x24"]]
+    store = KeyStore(config.keys)
+    assert store.authenticate(key).capabilities == ("desktop:read",)  # type: ignore[union-attr]
+    assert store.authenticate(full).capabilities == CAPABILITIES  # type: ignore[union-attr]
+    assert config.state_dir == tmp_path / "state"
+    assert not stat.S_IMODE(path.stat().st_mode) & 0o002
+
+
+def test_heartbeat_base_maps_wildcards_to_loopback() -> None:
+    assert heartbeat_base("0.0.0.0", 8700) == "http://127.0.0.1:8700"
+    assert heartbeat_base("::", 8700) == "http://[::1]:8700"
+    assert heartbeat_base("127.0.0.1", 1) == "http://127.0.0.1:1"
+    assert heartbeat_base("localhost", 2) == "http://localhost:2"
