@@ -9,7 +9,7 @@ from collections.abc import Callable
 import psutil
 import pytest
 
-from tests.controlplane.conftest import MAIN
+from tests.controlplane.conftest import IDLE, MAIN
 from tests.controlplane.support import Plane, wait_for
 
 CLICK = {"x": 5, "y": 5}
@@ -100,3 +100,15 @@ def test_an_agent_that_dies_puts_the_desktop_in_error(plane: Plane) -> None:
     assert (reply.status, reply.code) == (503, "desktop_not_running")
     assert plane.call("POST", f"/v1/desktops/{MAIN}/start").status == 202
     plane.wait_ready(MAIN)
+
+
+def test_stop_during_boot_leaves_nothing_running(plane: Plane) -> None:
+    assert plane.proc is not None
+    xvfbs_before = [p.pid for p in psutil.Process(plane.proc.pid).children() if p.name() == "Xvfb"]
+    reply = plane.call("POST", f"/v1/desktops/{IDLE}/start")
+    assert (reply.status, reply.json["status"]) == (202, "booting")
+    reply = plane.call("POST", f"/v1/desktops/{IDLE}/stop")
+    assert (reply.status, reply.json["status"]) == (200, "stopped")
+    children = psutil.Process(plane.proc.pid).children(recursive=True)
+    assert [p.pid for p in children if p.name() == "Xvfb" and _alive(p.pid)] == xvfbs_before
+    assert plane.desktop(IDLE)["status"] == "stopped"
