@@ -30,7 +30,7 @@ AGENT_HOST = "127.0.0.1"
 BOOT_ATTEMPTS = 3  # a port taken between free_port() and the agent's bind: try another
 BRIDGE_INTERVAL_S = 1.0
 
-# probe(port, token) -> the agent's agentReady from GET /v1/health, or None when it does not answer
+# probe(port) -> the agent's agentReady from GET /v1/health, or None when it does not answer
 Probe = Callable[[int], Awaitable["bool | None"]]
 
 
