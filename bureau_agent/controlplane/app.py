@@ -263,6 +263,8 @@ async def serve(config: ControlPlaneConfig) -> int:
     await app[DESKTOPS].start_autostart(base)
     await stop.wait()
     log.info("control plane stopping")
+    # Desktops first, while the listener is still up: their agents' last beats can arrive.
+    await app[DESKTOPS].close()
     await runner.cleanup()
     log.info("control plane stopped")
     return 0
