@@ -39,9 +39,13 @@ ROUTE_TABLE = [
 ROUTE_IDS = [f"{m} {p.rsplit('/', 1)[-1]}" for m, p, _ in ROUTE_TABLE]
 
 
+# The main desktop's agent relays chat to a command that echoes the message back.
+CHAT_ARGS = ["--set", "chat_backend=command", "--set", 'chat_command=["echo", "got:", "{message}"]']
+
+
 @pytest.fixture(scope="module")
 def plane(make_plane: Callable[..., Plane]) -> Plane:
-    return make_plane()
+    return make_plane(agent_args=CHAT_ARGS)
 
 
 def _path(template: str, desktop: str = MAIN) -> str:
@@ -197,9 +201,10 @@ def _png(reply: Reply) -> None:
     assert reply.headers["ETag"]
 
 
-def _chat_unavailable(reply: Reply) -> None:
-    # the desktop's agent has no chat backend configured: its own 503, not the control plane's
-    assert (reply.status, reply.code) == (503, "chat_unavailable")
+def _chat_relayed(reply: Reply) -> None:
+    assert reply.status == 200, reply.body
+    assert reply.json["response"].strip() == "got: hello é"
+    assert isinstance(reply.json["conversationId"], str)
 
 
 CASES = [
@@ -211,7 +216,7 @@ CASES = [
     Case("bash", {"script": "a=hello\necho $a ✓"}, _ran("hello ✓\n")),
     Case("exec", {"argv": ["cat"], "stdin": "unchanged é ✓"}, _ran("unchanged é ✓")),
     Case("screenshot", None, _png),
-    Case("chat", {"message": "hello"}, _chat_unavailable),
+    Case("chat", {"message": "hello é"}, _chat_relayed),
 ]
 
 
@@ -275,6 +280,19 @@ def test_503_when_the_desktop_is_not_running(plane: Plane, case: Case) -> None:
     assert reply.status == 503
     assert reply.code == "desktop_not_running"
     assert reply.json["error"]["details"] == {"status": "stopped", "agentReady": False}
+
+
+def test_chat_errors_of_the_agent_pass_through(plane: Plane) -> None:
+    # the idle desktop's agent has no chat backend: its own 503, not one of the control plane's
+    assert plane.call("POST", f"/v1/desktops/{IDLE}/start").status == 202
+    try:
+        plane.wait_ready(IDLE)
+        reply = plane.call("POST", f"/v1/desktops/{IDLE}/chat", body={"message": "hi"})
+        direct = plane.agent_call(IDLE, "POST", "/v1/chat", body={"message": "hi"})
+        assert (reply.status, reply.code) == (503, "chat_unavailable")
+        assert reply.body == direct.body
+    finally:
+        assert plane.call("POST", f"/v1/desktops/{IDLE}/stop").status == 200
 
 
 def test_oversized_body_is_413(plane: Plane) -> None:
