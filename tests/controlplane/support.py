@@ -163,11 +163,15 @@ class Plane:
         assert reply.status == 200, reply.body
         return reply.json
 
-    def wait_ready(self, desktop_id: str) -> dict[str, Any]:
-        return wait_for(
-            lambda: (d := self.desktop(desktop_id))["status"] == "running" and d["agentReady"] and d,
-            f"desktop {desktop_id} running with agentReady",
-        )
+    def wait_ready(self, desktop_id: str, by_beat: bool = True) -> dict[str, Any]:
+        """Running with agentReady; by_beat: reported by a real heartbeat of this boot's agent."""
+
+        def ready() -> dict[str, Any] | None:
+            d = self.desktop(desktop_id)
+            beat_ok = not by_beat or (d["heartbeat"] is not None and d["heartbeat"]["agentReady"])
+            return d if d["status"] == "running" and d["agentReady"] and beat_ok else None
+
+        return wait_for(ready, f"desktop {desktop_id} running with agentReady")
 
     # the agent behind a desktop -----------------------------------------------------------
 

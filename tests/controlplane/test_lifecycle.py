@@ -76,6 +76,7 @@ def test_503_agent_not_ready_then_restart(plane: Plane) -> None:
     wait_for(lambda: not plane.desktop(MAIN)["agentReady"], "agentReady to turn false", timeout=20)
     desktop = plane.desktop(MAIN)
     assert desktop["status"] == "running"
+    assert desktop["heartbeat"]["agentReady"] is False  # the agent's own beat said so
     reply = plane.call("POST", f"/v1/desktops/{MAIN}/click", body=CLICK)
     assert (reply.status, reply.code) == (503, "agent_not_ready")
     assert reply.headers["Retry-After"]
