@@ -21,12 +21,13 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from Xlib import X, XK
+from Xlib import X
 from Xlib import display as xdisplay
 
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.keymap import Borrowed, Layout, Stroke, plan
 from bureau_agent.desktop.keynames import char_keysyms
+from bureau_agent.desktop.keysymdef import KEYSYM_NAMES
 from bureau_agent.desktop.xtest import KEY_PRESS, KEY_RELEASE, Event, Injector, PointerState
 from bureau_agent.errors import DisplayUnavailable, Internal
 
@@ -167,7 +168,7 @@ class Keyboard:
         snap = await self.snapshot()
         layout, group = snap.layout, snap.pointer.group
         items = [char_keysyms(ch) for ch in text.replace("\r\n", "\n")]
-        caps = layout.stroke(XK.XK_Caps_Lock, group) if snap.pointer.mask & X.LockMask else None
+        caps = layout.stroke(KEYSYM_NAMES["Caps_Lock"], group) if snap.pointer.mask & X.LockMask else None
         async with self._borrowing():
             if caps is not None:  # Caps Lock would change letters: off while typing, on again after
                 await self._send(stroke_events(caps), sync=False)

@@ -12,17 +12,11 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from Xlib import XK
-
-from bureau_agent.desktop.keysym_unicode import KEYSYM_TO_CODEPOINT
+from bureau_agent.desktop.keysymdef import KEYSYM_NAMES, KEYSYM_TO_CODEPOINT
 from bureau_agent.errors import InvalidRequest, UnknownKey
 
-for _group in ("xkb", "miscellany", "latin2", "latin3", "latin4", "greek", "cyrillic", "technical",
-               "special", "publishing", "xf86", "arabic", "hebrew", "thai", "katakana", "korean", "apl"):
-    XK.load_keysym_group(_group)
-
 UNICODE_KEYSYM_BASE = 0x01000000
-RETURN, TAB = XK.XK_Return, XK.XK_Tab
+RETURN, TAB, PLUS = KEYSYM_NAMES["Return"], KEYSYM_NAMES["Tab"], KEYSYM_NAMES["plus"]
 
 ALIASES: dict[str, str] = {
     "ctrl": "Control_L", "control": "Control_L", "lctrl": "Control_L", "rctrl": "Control_R",
@@ -51,15 +45,9 @@ ALIASES: dict[str, str] = {
 
 
 def _keysym_names() -> tuple[dict[str, int], dict[str, int]]:
-    """Every keysym name python-xlib knows (with X's own spelling of XF86 names), and a
-    lower-case index where an all-lower-case name wins a clash (`EACUTE` means `eacute`)."""
-    exact: dict[str, int] = {}
-    for attr in dir(XK):
-        if attr.startswith("XK_"):
-            name, value = attr[3:], getattr(XK, attr)
-            exact[name] = value
-            if name.startswith("XF86_"):
-                exact["XF86" + name[5:]] = value
+    """Every keysym name of the X headers, and a lower-case index where an all-lower-case name
+    wins a clash (`EACUTE` means `eacute`)."""
+    exact = dict(KEYSYM_NAMES)
     lower: dict[str, int] = {}
     for name, value in sorted(exact.items(), key=lambda item: (item[0] != item[0].lower(), item[0])):
         lower.setdefault(name.lower(), value)
@@ -118,7 +106,7 @@ def _valid_codepoint(cp: int, name: str) -> int:
 def parse_combination(combo: str) -> list[Key]:
     """`ctrl+shift+t` → its keys in press order. `+` itself is a key at the end (`ctrl++`)."""
     if combo == "+":
-        return [Key("+", XK.XK_plus)]
+        return [Key("+", PLUS)]
     names = combo[:-2].split("+") + ["+"] if combo.endswith("++") else combo.split("+")
     if any(not n for n in names):
         raise UnknownKey(f"Unknown key name '' in {combo!r}: an empty name between '+' signs.", details={"key": combo})

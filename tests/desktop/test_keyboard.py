@@ -1,0 +1,125 @@
+"""Typing and key combinations on a real Xvfb, seen by a stock xterm and by the recorder client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from Xlib import display as xdisplay
+
+from bureau_agent.desktop.input_service import InputService
+from bureau_agent.desktop.keysymdef import KEYSYM_NAMES as K
+from tests.support.inputx import full_map, input_xvfb, keys_down, recorder, service, set_layout, sink, x_conn  # noqa: F401
+from tests.support.xrecorder import Recorder, XtermSink
+from tests.support.xvfb import Xvfb
+
+TEXT = (
+    "Plain ASCII, with punctuation: !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ 0123456789\n"
+    "\tafter a tab; accents: é è à ç ù ô ï ñ ß Æ Œ; € £ ¥; 日本語の文字; emoji 😀🎉\n"
+)
+
+
+@pytest.fixture(params=["us", "fr", "de"])
+def layout(request: pytest.FixtureRequest, input_xvfb: Xvfb) -> Iterator[str]:
+    set_layout(input_xvfb, request.param)
+    yield request.param
+    set_layout(input_xvfb, "us")
+
+
+async def test_text_reaches_xterm_byte_for_byte_and_the_map_is_unchanged(
+    layout: str, service: InputService, sink: XtermSink, x_conn: xdisplay.Display
+) -> None:
+    before = full_map(x_conn)
+    assert await service.type(TEXT, 0) == len(TEXT)
+    assert sink.wait_for(TEXT.encode()) == TEXT.encode()
+    assert full_map(x_conn) == before
+    assert keys_down(x_conn) == []
+
+
+async def test_caps_lock_does_not_change_text_and_stays_on(
+    service: InputService, sink: XtermSink, x_conn: xdisplay.Display
+) -> None:
+    await service.key("Caps_Lock", 1)
+    try:
+        await service.type("aB1\n", 0)
+        assert sink.wait_for(b"aB1\n") == b"aB1\n"
+        assert x_conn.screen().root.query_pointer().mask & 2  # Lock still on, as the user left it
+    finally:
+        await service.key("Caps_Lock", 1)
+
+
+async def test_concurrent_type_calls_do_not_interleave(service: InputService, sink: XtermSink) -> None:
+    first, second = "first-" * 10 + "\n", "SECOND€" * 6 + "\n"
+    await asyncio.gather(service.type(first, 0), service.type(second, 0))
+    got = sink.wait_for((first + second).encode())
+    assert got in ((first + second).encode(), (second + first).encode())
+
+
+async def test_cancelled_typing_leaves_no_key_down_and_the_map_restored(
+    service: InputService, sink: XtermSink, x_conn: xdisplay.Display
+) -> None:
+    before = full_map(x_conn)
+    task = asyncio.ensure_future(service.type("日本語" * 20, 20))
+    await asyncio.sleep(0.15)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with service.lock:  # the shielded cleanup has finished once the lock is free again
+        pass
+    await asyncio.sleep(0.1)
+    assert keys_down(x_conn) == []
+    assert full_map(x_conn) == before
+    typed = sink.read().decode()
+    assert 0 < len(typed) < 60 and set(typed) <= set("日本語")
+
+
+async def test_a_layout_change_is_picked_up(
+    input_xvfb: Xvfb, service: InputService, sink: XtermSink
+) -> None:
+    await service.type("qa", 0)  # the map is now cached
+    set_layout(input_xvfb, "fr")
+    try:
+        await service.type("qa\n", 0)
+        assert sink.wait_for(b"qaqa\n") == b"qaqa\n"
+    finally:
+        set_layout(input_xvfb, "us")
+
+
+async def test_combination_presses_in_order_and_releases_in_reverse(
+    service: InputService, recorder: Recorder, x_conn: xdisplay.Display
+) -> None:
+    assert await service.key("ctrl+shift+t", 1) == "ctrl+shift+t"
+    events = recorder.wait_for(lambda ev: len(ev) >= 6)
+    keys = [(e["type"], e["keysym"]) for e in events if e["type"].startswith("Key")]
+    ctrl, shift = K["Control_L"], K["Shift_L"]
+    assert keys == [
+        ("KeyPress", ctrl), ("KeyPress", shift), ("KeyPress", ord("T")),
+        ("KeyRelease", ord("T")), ("KeyRelease", shift), ("KeyRelease", ctrl),
+    ]
+    t_press = events[2]
+    assert t_press["state"] & 0x5 == 0x5  # Shift and Control held when t went down
+    assert keys_down(x_conn) == []
+
+
+async def test_sequences_repeat_and_missing_keysyms(service: InputService, recorder: Recorder) -> None:
+    # eacute is not on the US layout: it is borrowed for the call.
+    await service.key("ctrl+a BackSpace eacute", 2)
+    events = recorder.wait_for(lambda ev: len(ev) >= 16)
+    presses = [e["keysym"] for e in events if e["type"] == "KeyPress"]
+    assert presses == [K["Control_L"], ord("a"), K["BackSpace"], K["eacute"]] * 2
+
+
+async def test_french_layout_levels_are_used(
+    input_xvfb: Xvfb, service: InputService, recorder: Recorder
+) -> None:
+    set_layout(input_xvfb, "fr")
+    try:
+        await service.key("EuroSign 1", 1)
+        events = recorder.wait_for(lambda ev: len([e for e in ev if e["type"] == "KeyRelease"]) >= 4)
+    finally:
+        set_layout(input_xvfb, "us")
+    presses = [(e["keysym"], e["state"] & 0x81) for e in events if e["type"] == "KeyPress"]
+    # € is AltGr+e (Mod5), 1 is Shift+& on AZERTY: both from the live map, not a US table.
+    assert (K["EuroSign"], 0x80) in presses
+    assert (ord("1"), 0x1) in presses

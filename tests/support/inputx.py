@@ -1,0 +1,68 @@
+"""Fixtures for the input tests: an Xvfb of their own (they change its keyboard layout), the
+recorder client, the xterm sink, and an input service on a real display connection."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from Xlib import display as xdisplay
+
+from bureau_agent.desktop.display import Display
+from bureau_agent.desktop.input_service import InputService, InputSettings
+from tests.support.xrecorder import Recorder, XtermSink
+from tests.support.xvfb import Xvfb
+
+
+@pytest.fixture(scope="module")
+def input_xvfb() -> Iterator[Xvfb]:
+    server = Xvfb(width=1024, height=768).start()
+    yield server
+    server.stop()
+
+
+def set_layout(server: Xvfb, layout: str) -> None:
+    subprocess.run(["setxkbmap", "-display", server.name, layout], check=True, timeout=20)
+
+
+@pytest.fixture
+def x_conn(input_xvfb: Xvfb) -> Iterator[xdisplay.Display]:
+    """A plain X connection of the test's own, to look at the server's state."""
+    conn = xdisplay.Display(input_xvfb.name)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def recorder(input_xvfb: Xvfb) -> Iterator[Recorder]:
+    rec = Recorder(input_xvfb.name)
+    yield rec
+    rec.stop()
+
+
+@pytest.fixture
+def sink(input_xvfb: Xvfb) -> Iterator[XtermSink]:
+    term = XtermSink(input_xvfb.name)
+    yield term
+    term.stop()
+
+
+@pytest.fixture
+async def service(input_xvfb: Xvfb) -> AsyncIterator[InputService]:
+    disp = Display(input_xvfb.name)
+    await disp.start()
+    svc = InputService(disp, InputSettings(drag_duration_ms=50))
+    yield svc
+    await svc.close()
+    await disp.close()
+
+
+def full_map(conn: xdisplay.Display) -> tuple[list[list[int]], list[list[int]]]:
+    first, last = conn.display.info.min_keycode, conn.display.info.max_keycode
+    rows = [list(r) for r in conn.get_keyboard_mapping(first, last - first + 1)]
+    return rows, [list(m) for m in conn.get_modifier_mapping()]
+
+
+def keys_down(conn: xdisplay.Display) -> list[int]:
+    return [i * 8 + b for i, byte in enumerate(conn.query_keymap()) for b in range(8) if byte >> b & 1]
