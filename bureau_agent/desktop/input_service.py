@@ -23,7 +23,7 @@ from bureau_agent.errors import InvalidRequest, OutOfBounds
 class InputSettings:
     click_interval_ms: int = 15
     mapping_pause_ms: int = 5
-    mapping_settle_ms: int = 20
+    mapping_settle_ms: int = 50
     drag_duration_ms: int = 300
 
 

@@ -14,6 +14,10 @@ from bureau_agent.desktop.input_service import InputService, InputSettings
 from tests.support.xrecorder import Recorder, XtermSink
 from tests.support.xvfb import Xvfb
 
+# A borrowed keycode is restored this long after its last key: on a loaded 2-core test machine
+# xterm can take longer than the production default to read its events.
+SETTLE_MS = 200
+
 
 @pytest.fixture(scope="module")
 def input_xvfb() -> Iterator[Xvfb]:
@@ -52,7 +56,7 @@ def sink(input_xvfb: Xvfb) -> Iterator[XtermSink]:
 async def service(input_xvfb: Xvfb) -> AsyncIterator[InputService]:
     disp = Display(input_xvfb.name)
     await disp.start()
-    svc = InputService(disp, InputSettings(drag_duration_ms=50))
+    svc = InputService(disp, InputSettings(drag_duration_ms=50, mapping_settle_ms=SETTLE_MS))
     yield svc
     await svc.close()
     await disp.close()

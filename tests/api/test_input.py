@@ -1,0 +1,120 @@
+"""The input routes over HTTP, on a real Xvfb with the recorder client watching."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+from aiohttp.test_utils import TestClient
+from Xlib import display as xdisplay
+
+from bureau_agent.desktop.keysymdef import KEYSYM_NAMES as K
+from tests.support.agent import AUTH
+from tests.support.inputx import SETTLE_MS, full_map, input_xvfb, keys_down, recorder, sink, x_conn  # noqa: F401
+from tests.support.xrecorder import Recorder, XtermSink
+from tests.support.xvfb import Xvfb
+
+
+@pytest.fixture
+async def client(make_agent: Callable[..., Any], input_xvfb: Xvfb) -> TestClient:
+    return await make_agent(input_xvfb.name, input_mapping_settle_ms=SETTLE_MS)
+
+
+async def post(client: TestClient, path: str, body: dict[str, Any], status: int = 200) -> dict[str, Any]:
+    resp = await client.post(path, json=body, headers=AUTH)
+    data = await resp.json()
+    assert resp.status == status, data
+    return data
+
+
+def buttons(rec: Recorder) -> list[tuple[str, int, int, int]]:
+    return [(e["type"], e["button"], e["x"], e["y"]) for e in rec.of("ButtonPress", "ButtonRelease")]
+
+
+@pytest.mark.parametrize(("name", "number"), [("left", 1), ("middle", 2), ("right", 3), ("back", 8), ("forward", 9)])
+async def test_click_hits_the_exact_pixel_with_the_button(client: TestClient, recorder: Recorder, name: str, number: int) -> None:
+    assert await post(client, "/v1/click", {"x": 321, "y": 123, "button": name}) == {"x": 321, "y": 123}
+    recorder.wait_for(lambda ev: any(e["type"] == "ButtonRelease" for e in ev))
+    assert buttons(recorder) == [("ButtonPress", number, 321, 123), ("ButtonRelease", number, 321, 123)]
+
+
+async def test_double_and_triple_clicks_at_the_current_position(client: TestClient, recorder: Recorder) -> None:
+    await post(client, "/v1/move", {"x": 10, "y": 20})
+    assert await post(client, "/v1/click", {"clicks": 2}) == {"x": 10, "y": 20}
+    await post(client, "/v1/click", {"clicks": 3, "button": "right"})
+    recorder.wait_for(lambda ev: len([e for e in ev if e["type"] == "ButtonRelease"]) == 5)
+    assert [(t, b) for t, b, _, _ in buttons(recorder)] == [("ButtonPress", 1), ("ButtonRelease", 1)] * 2 + [
+        ("ButtonPress", 3),
+        ("ButtonRelease", 3),
+    ] * 3
+
+
+async def test_modifiers_are_held_during_the_click(client: TestClient, recorder: Recorder, x_conn: xdisplay.Display) -> None:
+    await post(client, "/v1/click", {"x": 50, "y": 60, "modifiers": ["ctrl", "shift"]})
+    events = recorder.wait_for(lambda ev: len([e for e in ev if e["type"] == "KeyRelease"]) == 2)
+    kinds = [e["type"] for e in events if e["type"] != "MotionNotify"]
+    assert kinds == ["KeyPress", "KeyPress", "ButtonPress", "ButtonRelease", "KeyRelease", "KeyRelease"]
+    press = next(e for e in events if e["type"] == "ButtonPress")
+    assert press["state"] & 0x5 == 0x5
+    assert [e["keysym"] for e in events if e["type"] == "KeyRelease"] == [K["Shift_L"], K["Control_L"]]
+    assert keys_down(x_conn) == []
+
+
+async def test_drag_sends_real_motion_between_press_and_release(client: TestClient, recorder: Recorder) -> None:
+    body = {"from": {"x": 100, "y": 100}, "to": {"x": 300, "y": 200}, "path": [{"x": 200, "y": 300}], "durationMs": 60}
+    assert await post(client, "/v1/drag", body) == {"x": 300, "y": 200}
+    events = recorder.wait_for(lambda ev: any(e["type"] == "ButtonRelease" for e in ev))
+    kinds = [e["type"] for e in events]
+    press, release = kinds.index("ButtonPress"), kinds.index("ButtonRelease")
+    assert (events[press]["x"], events[press]["y"]) == (100, 100)
+    assert (events[release]["x"], events[release]["y"]) == (300, 200)
+    moves = [(e["x"], e["y"]) for e in events[press + 1:release] if e["type"] == "MotionNotify"]
+    assert len(moves) >= 8 and (200, 300) in moves  # several steps, through the waypoint
+    assert all(e["state"] & 0x100 for e in events[press + 1:release])  # Button1 held while moving
+
+
+@pytest.mark.parametrize(("direction", "button"), [("up", 4), ("down", 5), ("left", 6), ("right", 7)])
+async def test_scroll_clicks_the_wheel(client: TestClient, recorder: Recorder, direction: str, button: int) -> None:
+    assert await post(client, "/v1/scroll", {"direction": direction, "amount": 2, "x": 40, "y": 41}) == {"x": 40, "y": 41}
+    recorder.wait_for(lambda ev: len([e for e in ev if e["type"] == "ButtonRelease"]) == 2)
+    assert buttons(recorder) == [("ButtonPress", button, 40, 41), ("ButtonRelease", button, 40, 41)] * 2
+
+
+async def test_scroll_with_a_modifier(client: TestClient, recorder: Recorder) -> None:
+    await post(client, "/v1/scroll", {"direction": "down", "amount": 1, "modifiers": ["ctrl"]})
+    events = recorder.wait_for(lambda ev: any(e["type"] == "KeyRelease" for e in ev))
+    assert next(e for e in events if e["type"] == "ButtonPress")["state"] & 0x4
+
+
+async def test_key_and_type_routes(client: TestClient, sink: XtermSink) -> None:
+    assert await post(client, "/v1/type", {"text": "héllo €\t日本 😀\n"}) == {"typed": 13}
+    assert await post(client, "/v1/key", {"key": "x Return", "repeat": 2}) == {"key": "x Return"}
+    expected = "héllo €\t日本 😀\nx\nx\n".encode()
+    assert sink.wait_for(expected) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code", "needle"),
+    [
+        ("/v1/key", {"key": "ctrl+NoSuchKey"}, "unknown_key", "NoSuchKey"),
+        ("/v1/click", {"modifiers": ["hyperspace"]}, "unknown_key", "hyperspace"),
+        ("/v1/click", {"x": 1024, "y": 5}, "out_of_bounds", "1024"),
+        ("/v1/move", {"x": -1, "y": 5}, "out_of_bounds", "-1"),
+        ("/v1/scroll", {"direction": "up", "x": 5, "y": 768}, "out_of_bounds", "768"),
+        ("/v1/drag", {"from": {"x": 1, "y": 1}, "to": {"x": 5000, "y": 1}}, "out_of_bounds", "to"),
+        ("/v1/click", {"x": 5}, "invalid_request", "y"),
+        ("/v1/scroll", {"direction": "up", "y": 5}, "invalid_request", "x"),
+        ("/v1/type", {"text": "a\u0007"}, "invalid_request", "U+0007"),
+        ("/v1/click", {"button": "left", "bogus": 1}, "invalid_request", "bogus"),
+    ],
+)
+async def test_refused_calls_press_nothing(
+    client: TestClient, x_conn: xdisplay.Display, path: str, body: dict[str, Any], code: str, needle: str
+) -> None:
+    before = full_map(x_conn)
+    data = await post(client, path, body, status=400)
+    assert data["error"]["code"] == code
+    assert needle in data["error"]["message"]
+    assert keys_down(x_conn) == []
+    assert x_conn.screen().root.query_pointer().mask & 0x1F00 == 0  # no button down
+    assert full_map(x_conn) == before
