@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Callable
 
 import pytest
@@ -118,3 +119,33 @@ async def test_refused_calls_press_nothing(
     assert keys_down(x_conn) == []
     assert x_conn.screen().root.query_pointer().mask & 0x1F00 == 0  # no button down
     assert full_map(x_conn) == before
+
+
+async def test_without_a_display_input_is_503(make_agent: Callable[..., Any]) -> None:
+    client = await make_agent(":59999")  # nothing listens there
+    for path, body in [("/v1/click", {"x": 1, "y": 1}), ("/v1/type", {"text": "a"}), ("/v1/key", {"key": "a"})]:
+        data = await post(client, path, body, status=503)
+        assert data["error"]["code"] == "display_unavailable"
+
+
+async def test_input_works_again_after_the_x_server_restarts(make_agent: Callable[..., Any], own_xvfb: Xvfb) -> None:
+    client = await make_agent(own_xvfb.name, input_mapping_settle_ms=SETTLE_MS)
+    await post(client, "/v1/type", {"text": "日"})  # map cached for this connection
+    own_xvfb.kill()
+    own_xvfb.restart()
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        resp = await client.post("/v1/click", json={"x": 7, "y": 8}, headers=AUTH)
+        if resp.status == 200:
+            break
+        assert resp.status == 503 and asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.1)
+    rec = Recorder(own_xvfb.name)
+    try:
+        await post(client, "/v1/type", {"text": "é日"})
+        await post(client, "/v1/click", {"x": 9, "y": 10})
+        events = rec.wait_for(lambda ev: any(e["type"] == "ButtonRelease" for e in ev))
+    finally:
+        rec.stop()
+    presses = [e["keysym"] for e in events if e["type"] == "KeyPress"]
+    assert presses == [K["eacute"], 0x10065E5]

@@ -123,3 +123,10 @@ async def test_french_layout_levels_are_used(
     # € is AltGr+e (Mod5), 1 is Shift+& on AZERTY: both from the live map, not a US table.
     assert (K["EuroSign"], 0x80) in presses
     assert (ord("1"), 0x1) in presses
+
+
+async def test_typing_with_a_delay(service: InputService, sink: XtermSink, x_conn: xdisplay.Display) -> None:
+    before = full_map(x_conn)
+    assert await service.type("a€b\n", 5) == 4
+    assert sink.wait_for("a€b\n".encode()) == "a€b\n".encode()
+    assert full_map(x_conn) == before
