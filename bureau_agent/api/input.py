@@ -137,6 +137,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
             click_interval_ms=settings.input_click_interval_ms,
             mapping_pause_ms=settings.input_mapping_pause_ms,
             mapping_settle_ms=settings.input_mapping_settle_ms,
+            mapping_restore_ms=settings.input_mapping_restore_ms,
             drag_duration_ms=settings.input_drag_duration_ms,
         ),
     )

@@ -24,6 +24,7 @@ class InputSettings:
     click_interval_ms: int = 15
     mapping_pause_ms: int = 5
     mapping_settle_ms: int = 50
+    mapping_restore_ms: int = 500
     drag_duration_ms: int = 300
 
 
@@ -33,11 +34,16 @@ class InputService:
         self.display = display
         self.settings = settings
         self.injector = Injector(display)
+        self.lock = asyncio.Lock()
         self.keyboard = Keyboard(
-            display, self.injector, pause_s=settings.mapping_pause_ms / 1000, settle_s=settings.mapping_settle_ms / 1000
+            display,
+            self.injector,
+            self.lock,
+            pause_s=settings.mapping_pause_ms / 1000,
+            settle_s=settings.mapping_settle_ms / 1000,
+            restore_delay_s=settings.mapping_restore_ms / 1000,
         )
         self.pointer = Pointer(self.injector, click_interval_s=settings.click_interval_ms / 1000)
-        self.lock = asyncio.Lock()
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -113,4 +119,4 @@ class InputService:
             pass  # a call still stuck: clean up anyway, the map and keys matter more
         else:
             self.lock.release()
-        await self.keyboard.cleanup()
+        await self.keyboard.cleanup(defer=False)

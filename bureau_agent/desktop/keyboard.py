@@ -28,7 +28,7 @@ from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.keymap import Borrowed, Layout, Stroke, plan
 from bureau_agent.desktop.keynames import char_keysyms
 from bureau_agent.desktop.keysymdef import KEYSYM_NAMES
-from bureau_agent.desktop.xtest import KEY_PRESS, KEY_RELEASE, Event, Injector, PointerState
+from bureau_agent.desktop.xtest import KEY_PRESS, KEY_RELEASE, Event, Injector, NotSent, PointerState
 from bureau_agent.errors import DisplayUnavailable, Internal
 
 log = logging.getLogger("bureau_agent.keyboard")
@@ -57,12 +57,33 @@ def _mapping_notifies(conn: xdisplay.Display) -> int:
     return count
 
 
-def _snapshot(conn: xdisplay.Display, layout: Layout | None, own_notifies: int) -> tuple[Layout, PointerState, int]:
+def _snapshot(
+    conn: xdisplay.Display, layout: Layout | None, own_notifies: int, bound: dict[int, list[int]], original: dict[int, list[int]]
+) -> tuple[Layout, PointerState, int]:
+    """The layout (read again if it changed behind our back) and the pointer state.
+
+    When someone else changed the map while keycodes were borrowed, the ones still bound as we
+    left them are given back first, so that the map read afresh is free of our bindings.
+    """
     reply = conn.screen().root.query_pointer()  # round trip first: pending notifies are then in the queue
     notifies = _mapping_notifies(conn)
     if layout is None or notifies > own_notifies:
+        give_back = {}
+        for keycode, row in bound.items():
+            current = list(conn.get_keyboard_mapping(keycode, 1)[0])
+            if _trimmed(current) == _trimmed(row):
+                give_back[keycode] = (original[keycode] + [0] * len(current))[: len(current)]
+        if give_back:
+            _change_rows(conn, give_back)
+            _mapping_notifies(conn)
         layout = _read_layout(conn)
     return layout, PointerState(reply.root_x, reply.root_y, reply.mask), notifies
+
+
+def _trimmed(row: list[int]) -> list[int]:
+    while row and row[-1] == 0:
+        row = row[:-1]
+    return row
 
 
 def _change_rows(conn: xdisplay.Display, rows: dict[int, list[int]]) -> int:
@@ -96,84 +117,186 @@ def combination_events(strokes: Sequence[Stroke]) -> tuple[list[Event], list[Eve
 
 
 class Keyboard:
-    def __init__(self, display: Display, injector: Injector, *, pause_s: float, settle_s: float) -> None:
+    def __init__(
+        self, display: Display, injector: Injector, lock: asyncio.Lock, *,
+        pause_s: float, settle_s: float, restore_delay_s: float,
+    ) -> None:
         self.display = display
         self.injector = injector
+        self.lock = lock  # the input lock: the deferred restore takes it too
         self.pause_s = pause_s  # after a mapping change, before typing
-        self.settle_s = settle_s  # after typing with borrowed keycodes, before rebinding/restoring them
+        self.settle_s = settle_s  # after a key on a borrowed keycode, before rebinding/restoring it
+        self.restore_delay_s = restore_delay_s  # idle time before the map is restored (0: at the end of each call)
         self._layout: Layout | None = None
         self._generation = -1
         self._own_notifies = 0  # MappingNotify events our own changes will cause, not yet drained
         self._original: dict[int, list[int]] = {}  # borrowed keycode → its row before we changed it
-        self._typed_since_change = False
+        self._bound: dict[int, list[int]] = {}  # borrowed keycode → the row we gave it
+        self._borrowed: Borrowed | None = None  # the LRU, kept across calls until the restore
+        self._last_typed = -1e9  # loop time of the last key sent
+        self._restore_task: asyncio.Task[None] | None = None
+        self._state: PointerState | None = None  # modifiers, locks and XKB group as of our last round trip
+
+    def _forget_bindings(self) -> None:
+        self._original, self._bound, self._borrowed = {}, {}, None
 
     async def snapshot(self) -> Snapshot:
+        self._cancel_restore()
         if self._generation != self.display.state.generation:
-            self._layout, self._own_notifies, self._original = None, 0, {}
+            self._layout, self._own_notifies = None, 0
+            self._forget_bindings()  # a new server: our bindings died with the old one
             self._generation = self.display.state.generation
-        layout, pointer, seen = await self.display.call(_snapshot, self._layout, self._own_notifies)
+        layout, pointer, seen = await self.display.call(
+            _snapshot, self._layout, self._own_notifies, self._bound, self._original
+        )
         self._own_notifies = max(0, self._own_notifies - seen)
-        if layout is not self._layout:
+        if layout is not self._layout:  # read afresh: whatever we had borrowed was given back
             self._own_notifies = 0
+            self._forget_bindings()
         self._layout = layout
+        self._state = pointer
         return Snapshot(layout, pointer)
 
+    def borrowed(self, layout: Layout) -> Borrowed:
+        if self._borrowed is None:
+            self._borrowed = Borrowed(layout.spare_keycodes())
+        return self._borrowed
+
     async def _change(self, rows: dict[int, list[int]]) -> None:
-        if self._typed_since_change:
-            await asyncio.sleep(self.settle_s)
-        self._typed_since_change = False
+        wait = self._last_typed + self.settle_s - asyncio.get_running_loop().time()
+        if wait > 0:
+            await asyncio.sleep(wait)
         self._own_notifies += len(rows)  # an upper bound; fewer requests are counted back below
         requests = await self.display.call(_change_rows, rows)
         self._own_notifies -= len(rows) - requests
 
     async def _bind(self, layout: Layout, binds: dict[int, int]) -> None:
+        rows = {k: layout.bound_row(ks) for k, ks in binds.items()}
         for keycode in binds:
             self._original.setdefault(keycode, layout.row(keycode))
-        await self._change({k: layout.bound_row(ks) for k, ks in binds.items()})
+        self._bound.update(rows)
+        await self._change(rows)
         await asyncio.sleep(self.pause_s)
 
     async def restore(self) -> None:
-        """Put every borrowed keycode back as it was (after the settle pause)."""
+        """Put every borrowed keycode back as it was (once the settle time has passed)."""
+        self._cancel_restore()
         if self._generation != self.display.state.generation:
-            self._original = {}  # a new server: our bindings died with the old one
+            self._forget_bindings()
         if self._original:
-            await self._change(dict(self._original))
-            self._original = {}
+            original = dict(self._original)
+            self._forget_bindings()
+            await self._change(original)
+
+    def _cancel_restore(self) -> None:
+        if self._restore_task is not None:
+            self._restore_task.cancel()
+            self._restore_task = None
+
+    async def _restore_later(self) -> None:
+        await asyncio.sleep(self.restore_delay_s)
+        async with self.lock:
+            self._restore_task = None  # running now: nobody may cancel it halfway
+            try:
+                await self.restore()
+            except DisplayUnavailable:
+                pass
+            except Exception:
+                log.exception("keyboard map restore failed")
 
     @asynccontextmanager
     async def _borrowing(self) -> AsyncIterator[None]:
-        """Whatever happens inside, release every key and restore the map on the way out."""
+        """Whatever happens inside, release every key on the way out and restore the map (now or
+        after restore_delay_s without input, so that slow clients still read borrowed keys right)."""
         try:
             yield
+        except BaseException:
+            self._borrowed = None  # the LRU may name bindings never made; _original still restores all
+            raise
         finally:
-            await asyncio.shield(self.cleanup())
+            await asyncio.shield(self.cleanup(defer=self.restore_delay_s > 0))
 
-    async def cleanup(self) -> None:
-        for step in (self.injector.release_all, self.restore):
-            try:
-                await step()
-            except DisplayUnavailable:
-                return  # the server is gone, and with it every key held and every binding
-            except Exception:
-                log.exception("keyboard cleanup failed")
+    async def cleanup(self, *, defer: bool = False) -> None:
+        try:
+            await self.injector.release_all()
+            if not self._original:
+                return
+            if defer:
+                self._cancel_restore()
+                self._restore_task = asyncio.get_running_loop().create_task(self._restore_later())
+            else:
+                await self.restore()
+        except DisplayUnavailable:
+            pass  # the server is gone, and with it every key held and every binding
+        except Exception:
+            log.exception("keyboard cleanup failed")
 
-    async def _send(self, events: list[Event], *, sync: bool) -> None:
-        self._typed_since_change = True
+    async def _send(self, events: list[Event], *, sync: bool, guard: Guard | None = None) -> None:
         for start in range(0, len(events), BATCH_EVENTS):
             last = start + BATCH_EVENTS >= len(events)
-            await self.injector.send(events[start:start + BATCH_EVENTS], sync=sync and last)
+            batch_guard, guard = guard, None  # only the first batch is guarded
+            state = await self.injector.send(events[start:start + BATCH_EVENTS], sync=sync and last, guard=batch_guard)
+            if state is not None:
+                self._state = state
+        self._last_typed = asyncio.get_running_loop().time()
+
+    def _cached_strokes(self, keysym_items: Sequence[Sequence[int]]) -> list[Stroke] | None:
+        """Strokes from the cached map and bindings alone, or None when that is not enough."""
+        layout, state = self._layout, self._state
+        if layout is None or state is None or self._generation != self.display.state.generation:
+            return None
+        group = state.group
+        strokes = []
+        for keysyms in keysym_items:
+            stroke = next((s for s in (layout.stroke(ks, group) for ks in keysyms) if s is not None), None)
+            if stroke is None:
+                keycode = self._borrowed.get(keysyms[0]) if self._borrowed is not None else None
+                if keycode is None:
+                    return None
+                stroke = Stroke(keycode)
+            strokes.append(stroke)
+        return strokes
+
+    async def _send_if_current(self, events: list[Event]) -> bool:
+        """Send events in one owner call (one round trip) if no MappingNotify that is not ours
+        arrived since the map was cached; False (nothing sent, cache dropped) otherwise.
+
+        The fast path of short calls. The group is the one our last round trip saw: only a
+        client locking another group in between would escape it, which takes a key press.
+        """
+        own = self._own_notifies
+        seen: list[int] = []
+
+        def unchanged(conn: xdisplay.Display) -> bool:
+            seen.append(_mapping_notifies(conn))
+            return seen[0] <= own
+
+        self._cancel_restore()
+        try:
+            await self._send(events, sync=True, guard=unchanged)
+        except NotSent:
+            self._layout = None  # read afresh (and our bindings given back) by the slow path
+            return False
+        self._own_notifies = own - seen[0]
+        return True
 
     async def type_text(self, text: str, delay_s: float) -> int:
         """Type text (already checked by keynames.check_typeable); the code points typed."""
+        items = [char_keysyms(ch) for ch in text.replace("\r\n", "\n")]
+        if delay_s <= 0 and self._state is not None and not self._state.mask & X.LockMask:
+            cached = self._cached_strokes(items)
+            if cached is not None:
+                async with self._borrowing():
+                    if await self._send_if_current([ev for stroke in cached for ev in stroke_events(stroke)]):
+                        return len(text)
         snap = await self.snapshot()
         layout, group = snap.layout, snap.pointer.group
-        items = [char_keysyms(ch) for ch in text.replace("\r\n", "\n")]
         caps = layout.stroke(KEYSYM_NAMES["Caps_Lock"], group) if snap.pointer.mask & X.LockMask else None
         async with self._borrowing():
             if caps is not None:  # Caps Lock would change letters: off while typing, on again after
                 await self._send(stroke_events(caps), sync=False)
             try:
-                chunks = plan(items, lambda ks: layout.stroke(ks, group), Borrowed(layout.spare_keycodes()))
+                chunks = plan(items, lambda ks: layout.stroke(ks, group), self.borrowed(layout))
                 for chunk in chunks:
                     if chunk.binds:
                         await self._bind(layout, chunk.binds)
@@ -195,7 +318,7 @@ class Keyboard:
         snap = await self.snapshot()
         layout, group = snap.layout, snap.pointer.group
         unique = list(dict.fromkeys(keysyms))
-        chunks = list(plan([[ks] for ks in unique], lambda ks: layout.stroke(ks, group), Borrowed(layout.spare_keycodes())))
+        chunks = list(plan([[ks] for ks in unique], lambda ks: layout.stroke(ks, group), self.borrowed(layout)))
         if len(chunks) > 1:
             raise Internal("Too many keys missing from the keyboard layout to press them at once.")
         strokes: dict[int, Stroke] = {}
@@ -207,14 +330,22 @@ class Keyboard:
 
     async def press(self, combinations: Sequence[Sequence[int]], repeat: int) -> None:
         """Press each combination of keysyms (in order, released in reverse), repeat times over."""
-        async with self._borrowing():
-            _, strokes = await self.strokes_for([ks for combo in combinations for ks in combo])
+        unique = list(dict.fromkeys(ks for combo in combinations for ks in combo))
+
+        def events_for(strokes: dict[int, Stroke]) -> list[Event]:
             events: list[Event] = []
             for _ in range(repeat):
                 for combo in combinations:
                     down, up = combination_events([strokes[ks] for ks in combo])
                     events += down + up
-            await self._send(events, sync=True)
+            return events
+
+        async with self._borrowing():
+            cached = self._cached_strokes([[ks] for ks in unique])
+            if cached is not None and await self._send_if_current(events_for(dict(zip(unique, cached)))):
+                return
+            _, strokes = await self.strokes_for(unique)
+            await self._send(events_for(strokes), sync=True)
 
     @asynccontextmanager
     async def hold(self, keysyms: Sequence[int]) -> AsyncIterator[None]:

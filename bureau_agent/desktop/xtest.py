@@ -10,7 +10,7 @@ left down (a key held by a dead connection is gone with it, hence the generation
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from Xlib import X
 from Xlib import display as xdisplay
@@ -46,7 +46,16 @@ class PointerState:
         return (self.mask >> 13) & 3
 
 
-def _send(conn: xdisplay.Display, events: Sequence[Event], sync: bool) -> PointerState | None:
+Guard = Callable[[xdisplay.Display], bool]
+
+
+class NotSent(Exception):
+    """The guard of a batch refused it: nothing was sent."""
+
+
+def _send(conn: xdisplay.Display, events: Sequence[Event], sync: bool, guard: Guard | None = None) -> PointerState | None:
+    if guard is not None and not guard(conn):
+        raise NotSent()
     for ev in events:
         if ev.kind == MOTION:
             xtest.fake_input(conn, MOTION, 0, x=ev.x, y=ev.y)
@@ -76,16 +85,26 @@ class Injector:
             self.held_keys.clear()
             self.held_buttons.clear()
 
-    async def send(self, events: Sequence[Event], *, sync: bool = True) -> PointerState | None:
-        """Send events; with sync, return once the server has processed them (pointer state after)."""
+    async def send(self, events: Sequence[Event], *, sync: bool = True, guard: Guard | None = None) -> PointerState | None:
+        """Send events; with sync, return once the server has processed them (pointer state after).
+
+        guard(conn), if given, runs on the owner thread first; False sends nothing (NotSent).
+        """
         self._check_generation()
         # Record presses before sending: if the call fails midway, release_all() still frees them.
+        pressed_keys = {ev.detail for ev in events if ev.kind == KEY_PRESS} - set(self.held_keys)
+        pressed_buttons = {ev.detail for ev in events if ev.kind == BUTTON_PRESS} - self.held_buttons
         for ev in events:
             if ev.kind == KEY_PRESS:
                 self.held_keys[ev.detail] = None
             elif ev.kind == BUTTON_PRESS:
                 self.held_buttons.add(ev.detail)
-        state = await self.display.call(_send, events, sync)
+        try:
+            state = await self.display.call(_send, events, sync, guard)
+        except NotSent:
+            self.held_keys = {k: None for k in self.held_keys if k not in pressed_keys}
+            self.held_buttons -= pressed_buttons
+            raise
         for ev in events:
             if ev.kind == KEY_RELEASE:
                 self.held_keys.pop(ev.detail, None)

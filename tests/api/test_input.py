@@ -128,7 +128,9 @@ async def test_without_a_display_input_is_503(make_agent: Callable[..., Any]) ->
         assert data["error"]["code"] == "display_unavailable"
 
 
-async def test_input_works_again_after_the_x_server_restarts(make_agent: Callable[..., Any], own_xvfb: Xvfb) -> None:
+async def test_input_works_again_after_the_x_server_restarts(own_xvfb: Xvfb, make_agent: Callable[..., Any]) -> None:
+    # own_xvfb first: it is torn down after the agent, so the agent never sees it vanish on the
+    # way out (the foundation's readiness loop can miss its cancellation when it does).
     client = await make_agent(own_xvfb.name, input_mapping_settle_ms=SETTLE_MS)
     await post(client, "/v1/type", {"text": "日"})  # map cached for this connection
     own_xvfb.kill()

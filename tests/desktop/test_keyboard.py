@@ -10,7 +10,19 @@ from Xlib import display as xdisplay
 
 from bureau_agent.desktop.input_service import InputService
 from bureau_agent.desktop.keysymdef import KEYSYM_NAMES as K
-from tests.support.inputx import full_map, input_xvfb, keys_down, recorder, service, set_layout, sink, x_conn  # noqa: F401
+from bureau_agent.desktop.display import Display
+from bureau_agent.desktop.input_service import InputSettings
+from tests.support.inputx import (  # noqa: F401
+    full_map,
+    input_xvfb,
+    keys_down,
+    recorder,
+    service,
+    set_layout,
+    sink,
+    wait_restored,
+    x_conn,
+)
 from tests.support.xrecorder import Recorder, XtermSink
 from tests.support.xvfb import Xvfb
 
@@ -33,7 +45,7 @@ async def test_text_reaches_xterm_byte_for_byte_and_the_map_is_unchanged(
     before = full_map(x_conn)
     assert await service.type(TEXT, 0) == len(TEXT)
     assert sink.wait_for(TEXT.encode()) == TEXT.encode()
-    assert full_map(x_conn) == before
+    await wait_restored(x_conn, before)
     assert keys_down(x_conn) == []
 
 
@@ -69,21 +81,53 @@ async def test_cancelled_typing_leaves_no_key_down_and_the_map_restored(
         pass
     await asyncio.sleep(0.1)
     assert keys_down(x_conn) == []
-    assert full_map(x_conn) == before
+    await wait_restored(x_conn, before)
     typed = sink.read().decode()
     assert 0 < len(typed) < 60 and set(typed) <= set("日本語")
 
 
 async def test_a_layout_change_is_picked_up(
-    input_xvfb: Xvfb, service: InputService, sink: XtermSink
+    input_xvfb: Xvfb, service: InputService, sink: XtermSink, x_conn: xdisplay.Display
 ) -> None:
-    await service.type("qa", 0)  # the map is now cached
+    await service.type("qa日", 0)  # the map is now cached, and a keycode borrowed for 日
     set_layout(input_xvfb, "fr")
     try:
-        await service.type("qa\n", 0)
-        assert sink.wait_for(b"qaqa\n") == b"qaqa\n"
+        french = full_map(x_conn)
+        await service.type("qa日\n", 0)
+        expected = "qa日qa日\n".encode()
+        assert sink.wait_for(expected) == expected
+        await wait_restored(x_conn, french)
     finally:
         set_layout(input_xvfb, "us")
+
+
+async def test_bindings_are_reused_by_the_next_call(service: InputService, sink: XtermSink, x_conn: xdisplay.Display) -> None:
+    before = full_map(x_conn)
+    await service.type("日本", 0)
+    x_conn.sync()
+    for _ in range(x_conn.pending_events()):
+        x_conn.next_event()
+    await service.type("本日\n", 0)  # within the restore delay: no mapping change at all
+    x_conn.sync()
+    assert x_conn.pending_events() == 0
+    assert sink.wait_for("日本本日\n".encode()) == "日本本日\n".encode()
+    await wait_restored(x_conn, before)
+
+
+async def test_restore_at_the_end_of_each_call_when_configured(
+    input_xvfb: Xvfb, sink: XtermSink, x_conn: xdisplay.Display
+) -> None:
+    disp = Display(input_xvfb.name)
+    await disp.start()
+    svc = InputService(disp, InputSettings(mapping_settle_ms=200, mapping_restore_ms=0))
+    try:
+        before = full_map(x_conn)
+        await svc.type("€日😀\n", 0)
+        assert full_map(x_conn) == before  # already restored when the call returns
+        assert sink.wait_for("€日😀\n".encode()) == "€日😀\n".encode()
+    finally:
+        await svc.close()
+        await disp.close()
 
 
 async def test_combination_presses_in_order_and_releases_in_reverse(
@@ -129,4 +173,4 @@ async def test_typing_with_a_delay(service: InputService, sink: XtermSink, x_con
     before = full_map(x_conn)
     assert await service.type("a€b\n", 5) == 4
     assert sink.wait_for("a€b\n".encode()) == "a€b\n".encode()
-    assert full_map(x_conn) == before
+    await wait_restored(x_conn, before)

@@ -3,7 +3,9 @@ recorder client, the xterm sink, and an input service on a real display connecti
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -17,6 +19,7 @@ from tests.support.xvfb import Xvfb
 # A borrowed keycode is restored this long after its last key: on a loaded 2-core test machine
 # xterm can take longer than the production default to read its events.
 SETTLE_MS = 200
+RESTORE_MS = 300  # idle time before the map is restored
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,7 @@ def sink(input_xvfb: Xvfb) -> Iterator[XtermSink]:
 async def service(input_xvfb: Xvfb) -> AsyncIterator[InputService]:
     disp = Display(input_xvfb.name)
     await disp.start()
-    svc = InputService(disp, InputSettings(drag_duration_ms=50, mapping_settle_ms=SETTLE_MS))
+    svc = InputService(disp, InputSettings(drag_duration_ms=50, mapping_settle_ms=SETTLE_MS, mapping_restore_ms=RESTORE_MS))
     yield svc
     await svc.close()
     await disp.close()
@@ -66,6 +69,14 @@ def full_map(conn: xdisplay.Display) -> tuple[list[list[int]], list[list[int]]]:
     first, last = conn.display.info.min_keycode, conn.display.info.max_keycode
     rows = [list(r) for r in conn.get_keyboard_mapping(first, last - first + 1)]
     return rows, [list(m) for m in conn.get_modifier_mapping()]
+
+
+async def wait_restored(conn: xdisplay.Display, before: tuple[list[list[int]], list[list[int]]], timeout: float = 5.0) -> None:
+    """Wait (on the loop: the agent's restore runs there) until the keyboard map is back to before."""
+    deadline = time.monotonic() + timeout
+    while full_map(conn) != before:
+        assert time.monotonic() < deadline, "the keyboard map was not restored"
+        await asyncio.sleep(0.05)
 
 
 def keys_down(conn: xdisplay.Display) -> list[int]:
