@@ -47,7 +47,7 @@ def machine(xserver: str) -> dict[str, Any]:
         "xvfb": xserver if package in ("", "unknown", "not installed") else f"{xserver} (package {package})",
         "python": sys.version.split()[0],
         "pillow": PIL.__version__,
-        "xdotool": _first_line(["xdotool", "version"]),
+        "xdotool": _first_line(["dpkg-query", "-W", "-f=${Version}", "xdotool"]),  # `xdotool version` needs a display
         "scrot": _first_line(["scrot", "--version"]),
         "imagemagick": _first_line(["import", "-version"]),
         "agent_commit": _first_line(["git", "rev-parse", "--short", "HEAD"]),
@@ -88,8 +88,8 @@ def markdown_tables(rows: list[Row]) -> str:
         "Latency in milliseconds; the agent through one keep-alive HTTP connection. "
         "Ratio = baseline median / agent median (above 1: the agent is faster).",
         "",
-        "| action | agent median | agent p95 | baseline | baseline median | baseline p95 | ratio | target |",
-        "|---|---|---|---|---|---|---|---|",
+        "| action | agent median | agent p95 | baseline | baseline median | baseline p95 | ratio | target | notes |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if row.section != "latency":
@@ -97,7 +97,7 @@ def markdown_tables(rows: list[Row]) -> str:
         base = row.baseline
         out.append(
             f"| {row.name} | {_cell(row.agent, 'median')} | {_cell(row.agent, 'p95')} | {base.label if base else '—'} "
-            f"| {_cell(base, 'median')} | {_cell(base, 'p95')} | {_ratio(row)} | {row.target or ''} |"
+            f"| {_cell(base, 'median')} | {_cell(base, 'p95')} | {_ratio(row)} | {row.target or ''} | {row.agent.note or ''} |"
         )
     out += [
         "",

@@ -67,6 +67,7 @@ class Scene:
         self.type_file = workdir / "typed.txt"
         self.type_window = None
         self.text_window = None
+        self.keymap: list[list[int]] = []
 
     @property
     def name(self) -> str:
@@ -84,6 +85,7 @@ class Scene:
         scene = cls(workdir)
         try:
             scene._start_xvfb()
+            scene.keymap = scene.read_keymap()
             scene._show_background()
             scene._start_xterms()
         except BaseException:
@@ -132,7 +134,8 @@ class Scene:
         common = ["xterm", "+sb", "-bg", "white", "-fg", "black", "-bc", "-xrm", "*cursorBlink: false", "-u8"]
         listing = "ls -l /usr/bin | head -n 70; exec sleep infinity"
         self._spawn([*common, "-title", TEXT_TITLE, "-geometry", "100x52+1290+0", "-e", "sh", "-c", listing])
-        catter = f"stty -echoctl; exec cat >> {_quote(str(self.type_file))}"
+        # -icanon: bytes reach cat at once, so a line left unfinished cannot leak into the next row
+        catter = f"stty -icanon -echoctl; exec cat >> {_quote(str(self.type_file))}"
         self._spawn([*common, "-title", TYPE_TITLE, "-geometry", "200x7+0+722", "-e", "sh", "-c", catter])
         self.text_window = self._wait_window(TEXT_TITLE)
         self.type_window = self._wait_window(TYPE_TITLE)
@@ -157,6 +160,21 @@ class Scene:
         release = self.conn.display.info.release_number  # X.Org encodes 1.21.1.7 as 12101007
         major, minor, patch, sub = release // 10_000_000, release // 100_000 % 100, release // 1000 % 100, release % 1000
         return f"{self.conn.display.info.vendor} X Server {major}.{minor}.{patch}.{sub}"
+
+    def read_keymap(self) -> list[list[int]]:
+        assert self.conn is not None
+        first, last = self.conn.display.info.min_keycode, self.conn.display.info.max_keycode
+        return [list(row) for row in self.conn.get_keyboard_mapping(first, last - first + 1)]
+
+    def restore_keymap(self) -> bool:
+        """Put back the map Xvfb started with; True when it had been changed (and left so)."""
+        assert self.conn is not None
+        if self.read_keymap() == self.keymap:
+            return False
+        self.conn.change_keyboard_mapping(self.conn.display.info.min_keycode, self.keymap)
+        self.conn.sync()
+        time.sleep(0.1)  # clients apply MappingNotify
+        return True
 
     def focus_typing(self) -> None:
         """Keyboard focus to the `cat` xterm (no window manager: focus is set explicitly)."""

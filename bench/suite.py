@@ -105,8 +105,9 @@ def baseline_side(label: str, call: Callable[[], Any], budget: Budget) -> Side:
         return Side(label, unavailable=f"n/a ({exc.filename} not installed)")
 
 
-def wait_typed(path: Path, expected: bytes, timeout: float = 5.0, settle: float = 0.4) -> bool:
-    """True when the file ends up holding exactly `expected` (xterm and the tty lag the input)."""
+def wait_typed(path: Path, expected: bytes, timeout: float = 5.0, settle: float = 0.4) -> str | None:
+    """None when the file ends up holding exactly `expected` (xterm and the tty lag the input),
+    else where it first differs."""
     deadline = time.monotonic() + timeout
     last, changed = b"", time.monotonic()
     while time.monotonic() < deadline:
@@ -116,7 +117,12 @@ def wait_typed(path: Path, expected: bytes, timeout: float = 5.0, settle: float 
         elif len(data) >= len(expected) and time.monotonic() - changed >= settle:
             break
         time.sleep(0.02)
-    return last == expected
+    return None if last == expected else first_difference(expected.decode(), last.decode(errors="replace"))
+
+
+def first_difference(expected: str, got: str) -> str:
+    at = next((i for i, (a, b) in enumerate(zip(expected, got)) if a != b), min(len(expected), len(got)))
+    return f"{len(got)}/{len(expected)} chars, first difference at {at}: expected {expected[at:at + 3]!r}, got {got[at:at + 3]!r}"
 
 
 def check_png(data: bytes) -> None:
@@ -215,9 +221,14 @@ class Suite:
 
             self.scene.type_file.write_bytes(b"")
             agent = await agent_side("POST /v1/type", agent_type, self.plan.medium)
+            notes = []
             if agent.stat is not None:
-                agent.correct = wait_typed(self.scene.type_file, text.encode() * typed)
-            wait_typed(self.scene.type_file, b"", timeout=0.5)  # let stray output settle
+                wrong = wait_typed(self.scene.type_file, text.encode() * typed)
+                agent.correct = wrong is None
+                notes.append(wrong)
+            if self.scene.restore_keymap():  # the baseline must not pay for the agent's leftovers
+                notes.append("keyboard map left changed")
+            agent.note = "; ".join(n for n in notes if n) or None
             self.scene.type_file.write_bytes(b"")
             count = 0
 
@@ -228,7 +239,9 @@ class Suite:
 
             baseline = baseline_side("xdotool type (default 12 ms/char delay)", xdotool_type, self.plan.typing_baseline)
             if baseline.stat is not None:
-                baseline.correct = wait_typed(self.scene.type_file, text.encode() * count)
+                baseline.note = wait_typed(self.scene.type_file, text.encode() * count)
+                baseline.correct = baseline.note is None
+            self.scene.restore_keymap()
             self.add(Row("latency", name, "ms", agent, baseline, target=target))
         finally:
             self.scene.focus_sink()
