@@ -78,6 +78,11 @@ def _ratio(row: Row) -> str:
     return "—" if ratio is None else f"{ratio:.1f}×" if ratio >= 1 else f"{ratio:.2f}×"
 
 
+def _notes(row: Row) -> str:
+    parts = [f"agent: {row.agent.note}" if row.agent.note else "", f"baseline: {row.baseline.note}" if row.baseline and row.baseline.note else ""]
+    return "; ".join(p for p in parts if p).replace("|", "\\|").replace("\n", "\\n")  # keep the table intact
+
+
 def ordered(rows: list[Row]) -> list[Row]:
     """Display order: the latency table, then load and resources."""
     return [r for r in rows if r.section == "latency"] + [r for r in rows if r.section != "latency"]
@@ -97,7 +102,7 @@ def markdown_tables(rows: list[Row]) -> str:
         base = row.baseline
         out.append(
             f"| {row.name} | {_cell(row.agent, 'median')} | {_cell(row.agent, 'p95')} | {base.label if base else '—'} "
-            f"| {_cell(base, 'median')} | {_cell(base, 'p95')} | {_ratio(row)} | {row.target or ''} | {row.agent.note or ''} |"
+            f"| {_cell(base, 'median')} | {_cell(base, 'p95')} | {_ratio(row)} | {row.target or ''} | {_notes(row)} |"
         )
     out += [
         "",
