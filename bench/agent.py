@@ -62,6 +62,18 @@ class AgentProcess:
                 await asyncio.sleep(0.003)
         raise RuntimeError(f"the agent did not answer /v1/health within {timeout:.0f} s; see {self.log_path}")
 
+    async def wait_agent_ready(self, timeout: float = 10.0) -> bool:
+        """True once /v1/health says agentReady (display, XTest and capture work)."""
+        deadline = time.perf_counter() + timeout
+        async with aiohttp.ClientSession() as session:
+            while time.perf_counter() < deadline:
+                with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError):
+                    async with session.get(self.base_url + "/v1/health", timeout=aiohttp.ClientTimeout(total=1)) as resp:
+                        if resp.status == 200 and (await resp.json()).get("agentReady") is True:
+                            return True
+                await asyncio.sleep(0.02)
+        return False
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -81,6 +93,7 @@ async def running_agent(display: str, env: dict[str, str], log_path: Path) -> As
     agent.spawn()
     try:
         await agent.wait_healthy()
+        await agent.wait_agent_ready()  # if it never is, the rows say what the routes answer
         yield agent
     finally:
         agent.stop()
