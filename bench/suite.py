@@ -39,7 +39,7 @@ class Plan:
     fast: Budget  # cheap agent calls: click, move, key, scroll, 304, exec
     medium: Budget  # agent screenshots, typing, drag, bash
     slow: Budget  # baselines: one process per action
-    typing_baseline: Budget  # xdotool type: about 1.3 s for 100 characters
+    typing_baseline: Budget  # xdotool type: about 0.7 s for 100 characters here
     text_len: int
     load_clicks: Budget
     concurrent_clients: int
