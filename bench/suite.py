@@ -365,14 +365,20 @@ class Suite:
         try:
             await asyncio.gather(*(c.post("/v1/click", body) for c in clients))  # open every connection
 
+            latencies: list[float] = []
+
             async def worker(client: Client) -> None:
                 for _ in range(p.clicks_per_client):
+                    t0 = time.perf_counter()
                     await client.post("/v1/click", body)
+                    latencies.append((time.perf_counter() - t0) * 1000)
 
             started = time.perf_counter()
             await asyncio.gather(*(worker(c) for c in clients))
             wall = time.perf_counter() - started
-            return Side(label, Stat([p.concurrent_clients * p.clicks_per_client / wall]))
+            each = Stat(latencies)
+            note = f"each click {each.median:.2f} ms median, {each.p95:.2f} ms p95"
+            return Side(label, Stat([p.concurrent_clients * p.clicks_per_client / wall]), note=note)
         except Unavailable as exc:
             return Side(label, unavailable=str(exc))
         finally:
@@ -428,7 +434,7 @@ class Suite:
             health.append(h)
         if all(r is not None for r in ready):
             side = Side("READY=1 on NOTIFY_SOCKET", Stat([r * 1000 for r in ready if r is not None]),
-                        note="sd_notify READY=1 datagram")  # fmt: skip
+                        note=f"/v1/health first answered at {Stat(health).median * 1000:.0f} ms")  # fmt: skip
         else:
             side = Side("first 200 from GET /v1/health", Stat([h * 1000 for h in health]),
                         note="no READY=1 arrived: measured until /v1/health answered")  # fmt: skip
