@@ -95,12 +95,17 @@ class Budget:
     min_count: int = 3
 
 
-async def time_async(call: Callable[[], Awaitable[Any]], budget: Budget) -> Stat:
+async def time_async(call: Callable[[], Awaitable[Any]], budget: Budget, before: Callable[[], Any] | None = None) -> Stat:
+    """before(), when given, runs ahead of every call and is not timed (for example: change the screen)."""
     for _ in range(budget.warmup):
+        if before is not None:
+            before()
         await call()
     samples: list[float] = []
     started = time.perf_counter()
     while len(samples) < budget.count:
+        if before is not None:
+            before()
         t0 = time.perf_counter()
         await call()
         samples.append((time.perf_counter() - t0) * 1000)

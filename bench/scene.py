@@ -26,6 +26,7 @@ from Xlib.error import XError
 
 WIDTH, HEIGHT = 1920, 1080
 PHOTO_BOX = (0, 0, 1280, 720)  # where clicks, drags and scrolls land: nothing there reacts
+PERTURB_X = 1240  # perturb() draws in x 1240..1281: right of the `cat` xterm, left of the listing
 TYPE_TITLE = "bench-type"
 TEXT_TITLE = "bench-text"
 MAX_REQUEST_BYTES = 200_000  # below the 256 KiB core request limit (no BIG-REQUESTS in python-xlib)
@@ -68,6 +69,8 @@ class Scene:
         self.type_window = None
         self.text_window = None
         self.keymap: list[list[int]] = []
+        self._gc = None
+        self._tick = 0
 
     @property
     def name(self) -> str:
@@ -160,6 +163,18 @@ class Scene:
         release = self.conn.display.info.release_number  # X.Org encodes 1.21.1.7 as 12101007
         major, minor, patch, sub = release // 10_000_000, release // 100_000 % 100, release // 1000 % 100, release % 1000
         return f"{self.conn.display.info.vendor} X Server {major}.{minor}.{patch}.{sub}"
+
+    def perturb(self) -> None:
+        """Change a full-height column of pixels, so the next capture is a new frame whose every
+        row band differs (nothing cached can answer it). The column sits between the photo and
+        the listing, clear of both xterms; sync: the server has drawn it before we return."""
+        assert self.conn is not None and self.background is not None
+        self._tick += 1
+        if self._gc is None:
+            self._gc = self.background.create_gc()
+        self._gc.change(foreground=(self._tick * 2654435761) & 0xFFFFFF)
+        self.background.fill_rectangle(self._gc, PERTURB_X + self._tick % 40, 0, 2, HEIGHT)
+        self.conn.sync()
 
     def read_keymap(self) -> list[list[int]]:
         assert self.conn is not None

@@ -22,9 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 NA = re.compile(r"^n/a \(.+\)$")
 EXPECTED_ROWS = {
     "click", "move", "key combination ctrl+a", "drag (durationMs 0)", "scroll 3 clicks",
-    "screenshot PNG 1920×1080", "screenshot PNG, vs ImageMagick", "screenshot PNG, vs Pillow default",
-    "screenshot JPEG q80", "screenshot, screen unchanged (304)", "exec true", "bash script (loop, pipe, stderr)",
-    "process start → ready", "click while 4 clients loop PNG screenshots", "clicks per second, 8 concurrent clients",
+    "screenshot PNG 1920×1080, screen changed before each", "screenshot PNG, vs ImageMagick",
+    "screenshot PNG, vs Pillow default", "screenshot JPEG q80, screen changed before each",
+    "screenshot PNG, screen unchanged (no If-None-Match)", "screenshot, screen unchanged (304)", "exec true", "bash script (loop, pipe, stderr)",
+    "process start → ready", "click while 4 clients loop PNG screenshots of a changing screen", "clicks per second, 8 concurrent clients",
     "idle RSS", "idle CPU",
 }  # fmt: skip
 
