@@ -181,10 +181,17 @@ class Scene:
         first, last = self.conn.display.info.min_keycode, self.conn.display.info.max_keycode
         return [list(row) for row in self.conn.get_keyboard_mapping(first, last - first + 1)]
 
-    def restore_keymap(self) -> bool:
-        """Put back the map Xvfb started with; True when it had been changed (and left so)."""
+    def restore_keymap(self, grace_s: float = 3.0) -> bool:
+        """Put back the map Xvfb started with; True when it was still changed after grace_s
+        (a typist may restore its borrowed keycodes a little after answering). Trailing
+        NoSymbols do not count: a wider ChangeKeyboardMapping pads every row with them."""
         assert self.conn is not None
-        if self.read_keymap() == self.keymap:
+        deadline = time.monotonic() + grace_s
+        while _trimmed(self.read_keymap()) != _trimmed(self.keymap):
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        else:
             return False
         self.conn.change_keyboard_mapping(self.conn.display.info.min_keycode, self.keymap)
         self.conn.sync()
@@ -221,6 +228,16 @@ class Scene:
                 proc.kill()
                 proc.wait()
         self.procs.clear()
+
+
+def _trimmed(keymap: list[list[int]]) -> list[list[int]]:
+    out = []
+    for row in keymap:
+        end = len(row)
+        while end and row[end - 1] == 0:
+            end -= 1
+        out.append(row[:end])
+    return out
 
 
 def _find_window(window, title: str):  # noqa: ANN001, ANN202 - Xlib windows
