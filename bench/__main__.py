@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import shutil
 import sys
@@ -37,8 +38,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     plan: Plan = SMOKE if args.smoke else FULL
     if args.idle_s is not None:
-        import dataclasses
-
         plan = dataclasses.replace(plan, idle_s=args.idle_s)
     workdir = make_workdir()
     log(f"work directory {workdir}")

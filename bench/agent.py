@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -126,8 +127,6 @@ class Client:
 
 
 def _json(data: bytes) -> Any:
-    import json
-
     return json.loads(data) if data else None
 
 
