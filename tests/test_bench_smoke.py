@@ -1,0 +1,102 @@
+"""The benchmark's smoke mode, run as a user runs it: checks the harness, never the timings.
+
+It starts its own Xvfb, scene, agent and baselines; a route the agent does not implement yet
+must show as "n/a (HTTP …)", every baseline and resource row must carry numbers, and the
+markdown tables must have one well-formed line per row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.scene import missing_tools
+
+ROOT = Path(__file__).resolve().parent.parent
+NA = re.compile(r"^n/a \(.+\)$")
+EXPECTED_ROWS = {
+    "click", "move", "key combination ctrl+a", "drag (durationMs 0)", "scroll 3 clicks",
+    "screenshot PNG 1920×1080, screen changed before each", "screenshot PNG, vs ImageMagick",
+    "screenshot PNG, vs Pillow default", "screenshot JPEG q80, screen changed before each",
+    "screenshot PNG, screen unchanged (no If-None-Match)", "screenshot, screen unchanged (304)", "exec true", "bash script (loop, pipe, stderr)",
+    "process start → ready", "click while 4 clients loop PNG screenshots of a changing screen", "clicks per second, 8 concurrent clients",
+    "idle RSS", "idle CPU",
+}  # fmt: skip
+
+pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=f"missing {missing_tools()}: scripts/install-deps --test")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    out = tmp_path_factory.mktemp("bench") / "smoke.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--markdown", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text(encoding="utf-8")), proc.stdout
+
+
+def has_numbers(side: dict) -> bool:
+    values = (side["median"], side["p95"])
+    return side["n"] >= 1 and all(isinstance(v, float) and math.isfinite(v) and v >= 0 for v in values) and side["p95"] >= side["median"]
+
+
+def test_every_row_is_present(smoke: tuple[dict, str]) -> None:
+    data, _ = smoke
+    names = {row["name"] for row in data["rows"]}
+    assert EXPECTED_ROWS <= names
+    typing = sorted(n for n in names if n.startswith("type "))
+    assert typing[:2] == ["type 12 ASCII chars", "type 12 Unicode chars, 10 distinct not in the layout (stress)"]
+    assert typing[2:] == ["type 12 mixed Unicode chars"]
+    assert data["mode"] == "smoke"
+    assert data["machine"]["nproc"] >= 1 and "X Server" in data["machine"]["xvfb"]
+
+
+def test_agent_sides_have_numbers_or_say_why_not(smoke: tuple[dict, str]) -> None:
+    for row in smoke[0]["rows"]:
+        agent = row["agent"]
+        if agent["unavailable"] is None:
+            assert has_numbers(agent), row
+        else:
+            assert NA.match(agent["unavailable"]) and agent["median"] is None and row["ratio"] is None, row
+
+
+def test_baselines_and_resources_always_have_numbers(smoke: tuple[dict, str]) -> None:
+    for row in smoke[0]["rows"]:
+        if row["baseline"] is not None:
+            assert has_numbers(row["baseline"]) and row["baseline"]["unavailable"] is None, row
+        if row["section"] == "resources":
+            assert has_numbers(row["agent"]), row
+        if row["agent"]["unavailable"] is None and row["baseline"] is not None:
+            assert isinstance(row["ratio"], float) and row["ratio"] > 0, row
+
+
+def test_typing_rows_report_correctness(smoke: tuple[dict, str]) -> None:
+    typing = [row for row in smoke[0]["rows"] if row["name"].startswith("type ")]
+    for row in typing:
+        assert isinstance(row["baseline"]["correct"], bool), row
+        if row["agent"]["unavailable"] is None:
+            assert isinstance(row["agent"]["correct"], bool), row
+
+
+def test_markdown_has_one_well_formed_line_per_row(smoke: tuple[dict, str]) -> None:
+    data, stdout = smoke
+    lines = [line for line in stdout.splitlines() if line.startswith("| ")]
+    table_rows = [line for line in lines if not line.startswith(("| action ", "| under load", "| machine", "|---"))]
+    machine_rows = [line for line in table_rows if line.split("|")[1].strip() in {
+        "CPUs (nproc)", "CPU model", "memory", "kernel", "Xvfb", "Python", "xdotool / scrot / ImageMagick", "agent commit"}]  # fmt: skip
+    bench_rows = [line for line in table_rows if line not in machine_rows]
+    assert len(machine_rows) == 8
+    assert len(bench_rows) == len(data["rows"])
+    for line, row in zip(bench_rows, data["rows"]):
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]  # "\|" is a pipe inside a cell
+        assert len(cells) == (9 if row["section"] == "latency" else 8) and cells[0] == row["name"], line
+        median = cells[1] if row["section"] == "latency" else cells[2]
+        assert re.match(r"^\d+(\.\d+)?( ✓ correct| ✗ WRONG TEXT)?$", median) or NA.match(median), line
