@@ -109,3 +109,11 @@ def test_short_token_is_refused() -> None:
 def test_config_path_argument_is_read(tmp_path: Path) -> None:
     path = write_toml(tmp_path, 'listen = "127.0.0.1:7009"\n')
     assert load_settings(config_path=path, environ={}).listen == "127.0.0.1:7009"
+
+
+def test_configuration_reference_lists_every_setting() -> None:
+    from bureau_agent.config import FIELDS
+
+    page = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    missing = [f.name for f in FIELDS if f"`{f.name}`" not in page]
+    assert not missing, f"docs/configuration.md lacks {missing}"
