@@ -283,6 +283,8 @@ class Keyboard:
     async def type_text(self, text: str, delay_s: float) -> int:
         """Type text (already checked by keynames.check_typeable); the code points typed."""
         items = [char_keysyms(ch) for ch in text.replace("\r\n", "\n")]
+        if not items:
+            return 0  # nothing to send; the fast path below needs at least one event
         if delay_s <= 0 and self._state is not None and not self._state.mask & X.LockMask:
             cached = self._cached_strokes(items)
             if cached is not None:

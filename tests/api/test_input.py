@@ -151,3 +151,10 @@ async def test_input_works_again_after_the_x_server_restarts(own_xvfb: Xvfb, mak
         rec.stop()
     presses = [e["keysym"] for e in events if e["type"] == "KeyPress"]
     assert presses == [K["eacute"], 0x10065E5]
+
+
+async def test_empty_text_types_nothing_even_on_the_fast_path(client: TestClient, sink: XtermSink) -> None:
+    assert await post(client, "/v1/type", {"text": "ab"}) == {"typed": 2}  # fills the map cache
+    assert await post(client, "/v1/type", {"text": ""}) == {"typed": 0}
+    assert await post(client, "/v1/type", {"text": "c"}) == {"typed": 1}
+    assert sink.wait_for(b"abc") == b"abc"
