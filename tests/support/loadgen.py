@@ -113,11 +113,13 @@ async def run_load(
     return outcomes
 
 
-def endless(factory: Callable[[random.Random], Call], stop: asyncio.Event, seed: int = 0) -> Iterator[Call]:
+def endless(
+    factory: Callable[[random.Random, int, int], Call], width: int, height: int, stop: asyncio.Event, seed: int = 0
+) -> Iterator[Call]:
     """Calls from factory until stop is set."""
     rng = random.Random(seed)
     while not stop.is_set():
-        yield factory(rng)
+        yield factory(rng, width, height)
 
 
 KEYS = ("shift", "a", "Return", "ctrl+a", "BackSpace", "Escape", "shift+Tab", "F5", "space")

@@ -33,3 +33,14 @@ async def wait_released(display_name: str, timeout_s: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"still held after {timeout_s} s: keycodes {keys}, button mask {buttons:#x}")
         await asyncio.sleep(0.1)
+
+
+def keyboard_mapping(display_name: str) -> list[tuple[int, ...]]:
+    """The keysyms of every keycode: what /v1/type must leave as it found it."""
+    conn = xdisplay.Display(display_name)
+    try:
+        first = conn.display.info.min_keycode
+        count = conn.display.info.max_keycode - first + 1
+        return [tuple(row) for row in conn.get_keyboard_mapping(first, count)]
+    finally:
+        conn.close()
