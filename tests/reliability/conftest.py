@@ -26,12 +26,13 @@ _counter = itertools.count(1)
 def agent_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("agent-logs")
     yield path
-    leaks = {}
+    # Each agent's teardown asserts on its own log; this is the summary over the whole suite.
+    lines = leaks = 0
     for log in sorted(path.glob("*.log")):
-        found = secret_leaks(log.read_text(encoding="utf-8", errors="replace"), _token_of(log))
-        if found:
-            leaks[log.name] = found[:3]
-    assert not leaks, f"the token appears in agent logs: {leaks}"
+        text = log.read_text(encoding="utf-8", errors="replace")
+        lines += len(text.splitlines())
+        leaks += len(secret_leaks(text, _token_of(log)))
+    figures.record("logs", agents=len(list(path.glob("*.log"))), linesScanned=lines, linesWithTheToken=leaks)
 
 
 def _token_of(log: Path) -> str:

@@ -302,6 +302,21 @@ def test_tokens_in_request_headers_are_not_logged(module_agent: AgentProcess) ->
     assert module_agent.log_lines(), "the agent logged nothing at all: the check above would prove nothing"
 
 
+def test_malformed_headers_carrying_the_token_are_not_logged(rel_xvfb: Xvfb, make_agent: Any) -> None:
+    """aiohttp logs a request it cannot parse with the offending header line: the token must not
+    reach the log through it (a forwarding bug in the control plane, a NUL, a padded header)."""
+    agent = make_agent(rel_xvfb.name)
+    token = agent.token
+    for headers in ([("Authorization", f"Bearer {token}\x00")], [("Authorization", f"Bearer {token}" + " " * 9000 + "x")],
+                    [("Authorization", f"Bearer {token}\x7f")], [("X-Forwarded-Authorization", f"Bearer {token}\x01")]):
+        answer = exchange(agent.port, request_bytes("GET", "/v1/status", headers), timeout_s=10)
+        assert answer.status == 400, answer
+    time.sleep(0.2)
+    assert agent.log_lines(), "the agent logged nothing at all: the check below would prove nothing"
+    leaks = secret_leaks(agent.log_text(), token)
+    assert not leaks, f"{len(leaks)} log lines carry the token, first: {leaks[0][:600]}"
+
+
 # -- nothing left held -------------------------------------------------------------------------
 
 
