@@ -29,6 +29,7 @@ from bureau_agent.app import FEATURES
 from bureau_agent.errors import InvalidRequest
 from tests.support import figures
 from tests.support.agentproc import AgentProcess
+from tests.support.xvfb import Xvfb
 
 pytestmark = pytest.mark.reliability
 
@@ -98,11 +99,28 @@ def too_slow(path: str, body: Any) -> bool:
     return False
 
 
-def narrowed(document: dict[str, Any]) -> dict[str, Any]:
+def on_screen(schema: dict[str, Any], width: int, height: int) -> None:
+    """Bound every integer property x and y (at any depth) to the screen."""
+    for name, prop in schema.get("properties", {}).items():
+        if name in ("x", "y") and prop.get("type") == "integer":
+            prop.update({"minimum": 0, "maximum": (width if name == "x" else height) - 1})
+        on_screen(prop, width, height)
+    if isinstance(schema.get("items"), dict):
+        on_screen(schema["items"], width, height)
+
+
+def narrowed(document: dict[str, Any], width: int, height: int) -> dict[str, Any]:
+    """The document as valid requests are generated from: quick, and mostly on the screen.
+
+    Off-screen points are refused (400 out_of_bounds) before anything happens; unbounded, they
+    would be nearly all that is generated, and the 200 paths would hardly be exercised.
+    """
     doc = copy.deepcopy(document)
     for (path, prop), limits in SLOW_LIMITS.items():
         schema = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
         schema["properties"][prop].update(limits)
+    for path in ("/v1/click", "/v1/move", "/v1/drag", "/v1/scroll"):
+        on_screen(doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"], width, height)
     return doc
 
 
@@ -123,11 +141,11 @@ def test_every_documented_operation_is_generated_or_excluded_on_purpose(live_doc
 
 @pytest.mark.parametrize("method,path,mode", CASES, ids=[f"{m} {p} {mode.value}" for m, p, mode in CASES])
 def test_generated_requests_get_documented_answers(
-    module_agent: AgentProcess, live_document: dict[str, Any], method: str, path: str, mode: GenerationMode
+    module_agent: AgentProcess, rel_xvfb: Xvfb, live_document: dict[str, Any], method: str, path: str, mode: GenerationMode
 ) -> None:
     # Invalid requests are generated from the true document, so that "invalid" means invalid
     # for the agent too; valid ones from the narrowed one.
-    document = narrowed(live_document) if mode is GenerationMode.POSITIVE else live_document
+    document = narrowed(live_document, rel_xvfb.width, rel_xvfb.height) if mode is GenerationMode.POSITIVE else live_document
     operation = schemathesis.openapi.from_dict(document)[path][method]
     statuses: dict[int, int] = {}
     key = f"{method} {path} {mode.value}"
