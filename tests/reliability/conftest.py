@@ -67,8 +67,8 @@ def module_agent(rel_xvfb: Xvfb, agent_log_dir: Path, request: pytest.FixtureReq
 
 
 @pytest.fixture
-def make_agent(agent_log_dir: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., AgentProcess]]:
-    """make_agent(display, settings=…, env=…) -> a started agent subprocess, stopped at teardown."""
+def spawn_agent(agent_log_dir: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., AgentProcess]]:
+    """spawn_agent(display, settings=…, env=…) -> a started agent subprocess, stopped at teardown."""
     agents: list[AgentProcess] = []
 
     def make(display: str, **kwargs: Any) -> AgentProcess:

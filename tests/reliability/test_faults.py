@@ -11,7 +11,7 @@ import asyncio
 import random
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +66,8 @@ def ready_is(value: bool) -> Callable[[Outcome], bool]:
     return lambda o: o.status == 200 and isinstance(o.body, dict) and o.body.get("agentReady") is value
 
 
-async def test_xvfb_killed_and_restarted_under_load(rel_xvfb: Xvfb, make_agent: Callable[..., AgentProcess]) -> None:
-    agent = make_agent(rel_xvfb.name, settings={"exec_max_concurrent": 16})
+async def test_xvfb_killed_and_restarted_under_load(rel_xvfb: Xvfb, spawn_agent: Callable[..., AgentProcess]) -> None:
+    agent = spawn_agent(rel_xvfb.name, settings={"exec_max_concurrent": 16})
     cycles = figures.scaled(1, minimum=2)
     stop = asyncio.Event()
     downtimes: list[float] = []
@@ -149,13 +149,13 @@ async def probe_while(done: Callable[[], bool], agent: AgentProcess, session: ai
 
 
 async def test_control_plane_down_slow_and_failing_never_slows_the_agent(
-    rel_xvfb: Xvfb, make_agent: Callable[..., AgentProcess]
+    rel_xvfb: Xvfb, spawn_agent: Callable[..., AgentProcess]
 ) -> None:
     plane = await ControlPlane(slow_s=3.0).start()
     desktop_id = "rel-desktop-faults"
     phase_s = 3.0
     try:
-        agent = make_agent(rel_xvfb.name, env=heartbeat_env(plane, desktop_id))
+        agent = spawn_agent(rel_xvfb.name, env=heartbeat_env(plane, desktop_id))
         first = await plane.wait_for(lambda b: b.state == "ready", timeout_s=15)
         check_beat(first, agent, desktop_id)
         latencies: dict[str, dict[str, Any]] = {}
@@ -212,7 +212,7 @@ ALLOWED_AFTER_STOP = ("ClientConnectorError", "ServerDisconnectedError", "Client
 LONG_CALLS = 4
 
 
-async def test_sigterm_in_the_middle_of_the_load(rel_xvfb: Xvfb, make_agent: Callable[..., AgentProcess], tmp_path: Path) -> None:
+async def test_sigterm_in_the_middle_of_the_load(rel_xvfb: Xvfb, spawn_agent: Callable[..., AgentProcess], tmp_path: Path) -> None:
     """What a client can rely on when the agent is stopped under load.
 
     - Calls known to be running when SIGTERM arrives (long exec calls that have written a marker
@@ -229,7 +229,7 @@ async def test_sigterm_in_the_middle_of_the_load(rel_xvfb: Xvfb, make_agent: Cal
     plane = await ControlPlane().start()
     grace_s = 10
     try:
-        agent = make_agent(
+        agent = spawn_agent(
             rel_xvfb.name,
             settings={"exec_max_concurrent": 16, "shutdown_grace_s": grace_s},
             env=heartbeat_env(plane, "rel-desktop-sigterm"),
@@ -256,7 +256,7 @@ async def test_sigterm_in_the_middle_of_the_load(rel_xvfb: Xvfb, make_agent: Cal
                 await asyncio.sleep(0.02)
             await asyncio.sleep(0.3)
             signalled = time.monotonic()
-            agent.signal(signal.SIGTERM)
+            agent.send_signal(signal.SIGTERM)
             code = await asyncio.to_thread(agent.wait, grace_s + 10)
             exited = time.monotonic()
             stop.set()

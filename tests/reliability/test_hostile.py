@@ -236,10 +236,10 @@ async def test_odd_but_legal_env_names_reach_the_command(session: aiohttp.Client
     assert {k: seen.get(k) for k in env} == env
 
 
-async def test_the_token_does_not_reach_commands(agent_log_dir: Any, rel_xvfb: Xvfb, make_agent: Any, session: aiohttp.ClientSession) -> None:
+async def test_the_token_does_not_reach_commands(rel_xvfb: Xvfb, spawn_agent: Any, session: aiohttp.ClientSession) -> None:
     # Given in the environment (not a file) this time: the riskiest way to hand it over.
     token = "env-token-" + "q" * 30
-    agent = make_agent(rel_xvfb.name, token=token, env={"BUREAU_AGENT_TOKEN": token})
+    agent = spawn_agent(rel_xvfb.name, token=token, env={"BUREAU_AGENT_TOKEN": token})
     status, answer = await post(session, agent, "/v1/exec", {"argv": ["env"]})
     assert status == 200 and "PATH=" in answer["stdout"], answer
     assert not secret_leaks(answer["stdout"], token)
@@ -304,10 +304,10 @@ def test_tokens_in_request_headers_are_not_logged(module_agent: AgentProcess) ->
     assert module_agent.log_lines(), "the agent logged nothing at all: the check above would prove nothing"
 
 
-def test_malformed_headers_carrying_the_token_are_not_logged(rel_xvfb: Xvfb, make_agent: Any) -> None:
+def test_malformed_headers_carrying_the_token_are_not_logged(rel_xvfb: Xvfb, spawn_agent: Any) -> None:
     """aiohttp logs a request it cannot parse with the offending header line: the token must not
     reach the log through it (a forwarding bug in the control plane, a NUL, a padded header)."""
-    agent = make_agent(rel_xvfb.name)
+    agent = spawn_agent(rel_xvfb.name)
     token = agent.token
     for headers in ([("Authorization", f"Bearer {token}\x00")], [("Authorization", f"Bearer {token}" + " " * 9000 + "x")],
                     [("Authorization", f"Bearer {token}\x7f")], [("X-Forwarded-Authorization", f"Bearer {token}\x01")]):

@@ -54,10 +54,10 @@ MIXES: dict[str, tuple[Callable[[random.Random, int, int], Call], Callable[[Outc
 
 
 @pytest.mark.parametrize("mix", sorted(MIXES))
-async def test_load_has_no_error_and_leaks_nothing(rel_xvfb: Xvfb, make_agent: Callable[..., AgentProcess], mix: str) -> None:
+async def test_load_has_no_error_and_leaks_nothing(rel_xvfb: Xvfb, spawn_agent: Callable[..., AgentProcess], mix: str) -> None:
     factory, is_ok = MIXES[mix]
     # exec concurrency at the client's: this test is about leaks, not the 429 bound.
-    agent = make_agent(rel_xvfb.name, settings={"exec_max_concurrent": CONCURRENCY})
+    agent = spawn_agent(rel_xvfb.name, settings={"exec_max_concurrent": CONCURRENCY})
     n = figures.scaled(1000, minimum=100)
     width, height = rel_xvfb.width, rel_xvfb.height
 
