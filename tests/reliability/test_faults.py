@@ -210,13 +210,15 @@ async def test_control_plane_down_slow_and_failing_never_slows_the_agent(
 
 ALLOWED_AFTER_STOP = ("ClientConnectorError", "ServerDisconnectedError", "ClientOSError")
 LONG_CALLS = 4
+SLOW_TEXT = "in flight " * 6  # typed with 20 ms between characters: over a second
 
 
 async def test_sigterm_in_the_middle_of_the_load(rel_xvfb: Xvfb, spawn_agent: Callable[..., AgentProcess], tmp_path: Path) -> None:
     """What a client can rely on when the agent is stopped under load.
 
-    - Calls known to be running when SIGTERM arrives (long exec calls that have written a marker
-      file) get a whole answer: 200 with their full output, or (docs/process.md: the agent ends
+    - Calls known to be running when SIGTERM arrives finish: /v1/type calls of over a second, sent
+      at least 0.3 s before, answer 200 with every character typed. Long exec calls (each has
+      written a marker file) get a whole answer: 200 with their full output, or (docs/process.md: the agent ends
       running commands on shutdown) 200 with `exitCode: null` and the signal that ended them.
     - Every HTTP answer is a whole, documented answer (200, 429 busy with Retry-After for a new
       command once shutdown has begun, or 503 display_unavailable): never a 500, never a cut body.
@@ -245,6 +247,12 @@ async def test_sigterm_in_the_middle_of_the_load(rel_xvfb: Xvfb, spawn_agent: Ca
                 )
                 for m in markers
             ]
+            long_types = [
+                asyncio.ensure_future(
+                    send(long_session, agent.url, Call("long", "POST", "/v1/type", {"text": SLOW_TEXT, "delayMs": 20}), agent.auth, 30)
+                )
+                for _ in range(2)
+            ]
             load = asyncio.ensure_future(
                 run_load(session, agent.url, endless(mixed_call, rel_xvfb.width, rel_xvfb.height, stop), agent.auth, 8, timeout_s=30)
             )
@@ -262,11 +270,14 @@ async def test_sigterm_in_the_middle_of_the_load(rel_xvfb: Xvfb, spawn_agent: Ca
             stop.set()
             outcomes = await load
             long_outcomes = await asyncio.gather(*long_calls)
+            type_outcomes = await asyncio.gather(*long_types)
     finally:
         await plane.stop()
 
     assert code == 0, f"exit status {code}"
     assert exited - signalled < grace_s + 5
+    for o in type_outcomes:
+        assert o.status == 200 and o.body == {"typed": len(SLOW_TEXT)}, o.describe()
     for o in long_outcomes:
         assert o.status == 200, o.describe()
         finished = o.body["exitCode"] == 0 and o.body["stdout"] == "done\n"
@@ -287,6 +298,7 @@ async def test_sigterm_in_the_middle_of_the_load(rel_xvfb: Xvfb, spawn_agent: Ca
         answeredBeforeExit=len(answered),
         busyDuringShutdown=sum(1 for o in answered if is_busy(o)),
         noAnswer={kind: sum(1 for o in unanswered if o.error and o.error.startswith(kind)) for kind in ALLOWED_AFTER_STOP},
+        inFlightTypesFinished=sum(1 for o in type_outcomes if o.status == 200),
         inFlightFinished=sum(1 for o in long_outcomes if o.body["exitCode"] == 0),
         inFlightEndedBySignal=sum(1 for o in long_outcomes if o.body["exitCode"] is None),
         exitS=round(exited - signalled, 2),
