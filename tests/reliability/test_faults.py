@@ -218,8 +218,8 @@ async def test_sigterm_in_the_middle_of_the_load(rel_xvfb: Xvfb, spawn_agent: Ca
 
     - Calls known to be running when SIGTERM arrives finish: /v1/type calls of over a second, sent
       at least 0.3 s before, answer 200 with every character typed. Long exec calls (each has
-      written a marker file) get a whole answer: 200 with their full output, or (docs/process.md: the agent ends
-      running commands on shutdown) 200 with `exitCode: null` and the signal that ended them.
+      written a marker file) get a whole answer: 200 with their full output, or (docs/process.md:
+      the agent ends running commands on shutdown) 200 with `exitCode: null` and the signal.
     - Every HTTP answer is a whole, documented answer (200, 429 busy with Retry-After for a new
       command once shutdown has begun, or 503 display_unavailable): never a 500, never a cut body.
     - Requests that get no answer at all are refused connections or connections the server closed
