@@ -304,3 +304,30 @@ async def test_sigterm_in_the_middle_of_the_load(rel_xvfb: Xvfb, spawn_agent: Ca
         exitS=round(exited - signalled, 2),
         stoppingBeatAfterS=round(last.at - signalled, 2),
     )
+
+
+@pytest.mark.parametrize("mode", ["slow", "down"])
+async def test_sigterm_with_the_control_plane_hanging_or_down_still_exits_promptly(
+    rel_xvfb: Xvfb, spawn_agent: Callable[..., AgentProcess], mode: str
+) -> None:
+    """The last beat is bounded (a couple of seconds): a control plane that never answers, or is
+    gone, cannot hold the agent's stop."""
+    plane = await ControlPlane(slow_s=60).start()
+    try:
+        agent = spawn_agent(rel_xvfb.name, env=heartbeat_env(plane, "rel-desktop-stop"))
+        await plane.wait_for(lambda b: b.state == "ready", timeout_s=15)
+        if mode == "down":
+            await plane.stop()
+        else:
+            plane.mode = "slow"
+        signalled = time.monotonic()
+        agent.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(agent.wait, 20)
+        took = time.monotonic() - signalled
+        if mode == "slow":
+            await plane.wait_for(lambda b: b.state == "stopping", timeout_s=1, since=signalled)
+    finally:
+        await plane.stop()
+    assert code == 0
+    assert took < 6, f"the agent took {took:.1f} s to stop with the control plane {mode}"
+    figures.record("sigterm, control plane " + mode, exitS=round(took, 2))
