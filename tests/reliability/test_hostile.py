@@ -137,6 +137,17 @@ def test_a_megabyte_of_text_to_type_is_refused_quickly(module_agent: AgentProces
         assert time.monotonic() - started < 10
 
 
+async def test_empty_text_types_nothing(session: aiohttp.ClientSession, module_agent: AgentProcess) -> None:
+    # After another input call the keyboard state is cached and /v1/type takes its fast path.
+    for body in ({"key": "shift"}, {"text": "a"}):
+        status, answer = await post(session, module_agent, "/v1/key" if "key" in body else "/v1/type", body)
+        assert status == 200, answer
+        for _ in range(2):
+            status, answer = await post(session, module_agent, "/v1/type", {"text": "", "delayMs": 0})
+            assert (status, answer) == (200, {"typed": 0})
+    await wait_released(module_agent.display, timeout_s=5)
+
+
 # -- NUL bytes ---------------------------------------------------------------------------------
 
 
