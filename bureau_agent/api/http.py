@@ -39,7 +39,9 @@ def read_query(request: web.Request, params: dict[str, Schema]) -> dict[str, Any
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
-        body=json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        # backslashreplace: a lone surrogate echoed from a request (JSON allows "\ud800") becomes
+        # the JSON escape \ud800 again instead of failing the whole answer with a 500.
+        body=json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "backslashreplace"),
         status=status,
         headers=headers,
         content_type="application/json",
