@@ -86,12 +86,17 @@ class Pointer:
         pause = duration_s / len(steps)
         try:
             # Press where the drag starts, then real motion, step by step, to the end.
-            await self.injector.send([Event(MOTION, x=points[0][0], y=points[0][1]), Event(BUTTON_PRESS, detail)], sync=pause > 0)
-            for x, y in steps:
-                if pause > 0:
+            press = [Event(MOTION, x=points[0][0], y=points[0][1]), Event(BUTTON_PRESS, detail)]
+            motion = [Event(MOTION, x=x, y=y) for x, y in steps]
+            release = [Event(BUTTON_RELEASE, detail)]
+            if pause <= 0:  # no pacing asked: every step still goes out, in one owner-thread call
+                await self.injector.send(press + motion + release, sync=False)
+            else:
+                await self.injector.send(press, sync=True)
+                for event in motion:
                     await asyncio.sleep(pause)
-                await self.injector.send([Event(MOTION, x=x, y=y)], sync=False)
-            await self.injector.send([Event(BUTTON_RELEASE, detail)], sync=False)
+                    await self.injector.send([event], sync=False)
+                await self.injector.send(release, sync=False)
             return await self.injector.pointer()
         finally:
             await asyncio.shield(self.injector.release_all(keys=False))

@@ -61,8 +61,9 @@ async def test_modifiers_are_held_during_the_click(client: TestClient, recorder:
     assert keys_down(x_conn) == []
 
 
-async def test_drag_sends_real_motion_between_press_and_release(client: TestClient, recorder: Recorder) -> None:
-    body = {"from": {"x": 100, "y": 100}, "to": {"x": 300, "y": 200}, "path": [{"x": 200, "y": 300}], "durationMs": 60}
+@pytest.mark.parametrize("duration_ms", [60, 0])
+async def test_drag_sends_real_motion_between_press_and_release(client: TestClient, recorder: Recorder, duration_ms: int) -> None:
+    body = {"from": {"x": 100, "y": 100}, "to": {"x": 300, "y": 200}, "path": [{"x": 200, "y": 300}], "durationMs": duration_ms}
     assert await post(client, "/v1/drag", body) == {"x": 300, "y": 200}
     events = recorder.wait_for(lambda ev: any(e["type"] == "ButtonRelease" for e in ev))
     kinds = [e["type"] for e in events]
