@@ -24,6 +24,8 @@ from PIL import Image, ImageDraw, ImageFilter
 from Xlib import X, display as xdisplay
 from Xlib.error import XError
 
+from tests.support.xvfb import Xvfb
+
 WIDTH, HEIGHT = 1920, 1080
 PHOTO_BOX = (0, 0, 1280, 720)  # where clicks, drags and scrolls land: nothing there reacts
 PERTURB_X = 1240  # perturb() draws in x 1240..1281: right of the `cat` xterm, left of the listing
@@ -97,20 +99,10 @@ class Scene:
         return scene
 
     def _start_xvfb(self) -> None:
-        read_fd, write_fd = os.pipe()
-        proc = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{WIDTH}x{HEIGHT}x24", "-nolisten", "tcp", "-ac", "-noreset"],
-            pass_fds=(write_fd,),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.procs.append(proc)
-        os.close(write_fd)
-        with os.fdopen(read_fd) as reader:
-            line = reader.readline().strip()
-        if not line.isdigit():
-            raise RuntimeError("Xvfb did not report a display number")
-        self.number = int(line)
+        xvfb = Xvfb(WIDTH, HEIGHT).start()  # the tests' helper: a free display via -displayfd
+        assert xvfb.proc is not None and xvfb.number is not None
+        self.procs.append(xvfb.proc)
+        self.number = xvfb.number
         self.conn = xdisplay.Display(self.name)
 
     def _show_background(self) -> None:

@@ -28,7 +28,7 @@ from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.keymap import Borrowed, Layout, Stroke, plan
 from bureau_agent.desktop.keynames import char_keysyms
 from bureau_agent.desktop.keysymdef import KEYSYM_NAMES
-from bureau_agent.desktop.xtest import KEY_PRESS, KEY_RELEASE, Event, Injector, NotSent, PointerState
+from bureau_agent.desktop.xtest import KEY_PRESS, KEY_RELEASE, Event, Guard, Injector, NotSent, PointerState
 from bureau_agent.errors import DisplayUnavailable, Internal
 
 log = logging.getLogger("bureau_agent.keyboard")
