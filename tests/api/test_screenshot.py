@@ -149,9 +149,8 @@ async def test_bad_parameters_are_400_naming_them(agent: TestClient, params: dic
 
 
 async def test_input_is_not_delayed_by_screenshots_in_flight(make_agent: Callable[..., Any]) -> None:
-    """Four clients loop screenshots of a noisy 1920x1080 screen; a cheap authenticated call
-    still answers at once, and answers while encodes are pending (impossible if they ran on the
-    event loop). Written against /v1/status; switch to POST /v1/move once input lands."""
+    """Four clients loop screenshots of a noisy 1920x1080 screen; a click still answers at once,
+    and answers while encodes are pending (impossible if they ran on the event loop)."""
     server = Xvfb(1920, 1080).start()
     try:
         agent = await make_agent(server.name)
@@ -175,12 +174,12 @@ async def test_input_is_not_delayed_by_screenshots_in_flight(make_agent: Callabl
             try:
                 await asyncio.sleep(0.3)
                 latencies, overtook = [], []
-                for _ in range(5):
+                for i in range(5):
                     pending = service.in_flight()
                     start = time.perf_counter()
-                    resp = await agent.get("/v1/status", headers=AUTH)
+                    resp = await agent.post("/v1/click", json={"x": 10 + i, "y": 10}, headers=AUTH)
                     assert resp.status == 200
-                    await resp.read()
+                    assert await resp.json() == {"x": 10 + i, "y": 10}
                     latencies.append(time.perf_counter() - start)
                     # Answered while encodes were still pending: they do not hold the event loop.
                     overtook.append(any(not f.done() for f in pending))
