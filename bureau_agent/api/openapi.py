@@ -66,6 +66,8 @@ def _operation(route: Route) -> dict[str, Any]:
         ok["content"] = {"application/json": {"schema": _clean(route.response)}}
     elif route.response_media:
         ok["content"] = {media: {"schema": schema} for media, schema in route.response_media.items()}
+    if route.response_headers:
+        ok["headers"] = {name: {"schema": schema} for name, schema in route.response_headers.items()}
     op["responses"]["200"] = ok
     op["responses"].update(route.extra_responses)
     statuses = set(route.errors) | {500}

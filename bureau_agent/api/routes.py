@@ -24,5 +24,6 @@ class Route:
     response: Schema | None = None  # JSON 200 response schema
     response_media: dict[str, Schema] | None = None  # non-JSON 200 bodies (e.g. images)
     errors: tuple[int, ...] = (400,)  # statuses this route can answer besides 200/401/500
+    response_headers: dict[str, Schema] = dataclasses.field(default_factory=dict)  # on the 200
     auth: bool = True
     extra_responses: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)

@@ -99,6 +99,12 @@ ROUTES = [
         query=QUERY,
         response_media={"image/png": IMAGE, "image/jpeg": IMAGE, "image/webp": IMAGE},
         errors=(400, 503),
+        response_headers={
+            "X-Screen-Width": {"type": "integer", "description": "width of the whole screen in pixels"},
+            "X-Screen-Height": {"type": "integer", "description": "height of the whole screen in pixels"},
+            "X-Scale": {"type": "number", "description": "image pixels per screen pixel"},
+            "ETag": {"type": "string", "description": "identifies the image; send it back in If-None-Match"},
+        },
         extra_responses={"304": {"description": "Not modified: the screen matches If-None-Match"}},
     ),
 ]

@@ -57,3 +57,9 @@ SPEC_ROUTES = {
 async def test_every_route_of_the_spec_is_registered(agent: TestClient) -> None:
     registered = {(r.method, r.resource.canonical) for r in agent.app.router.routes() if r.method != "HEAD"}
     assert SPEC_ROUTES <= registered
+
+
+async def test_openapi_documents_the_screenshot_headers(agent: TestClient) -> None:
+    doc = await (await agent.get("/v1/openapi.json", headers=AUTH)).json()
+    headers = doc["paths"]["/v1/screenshot"]["get"]["responses"]["200"]["headers"]
+    assert set(headers) == {"X-Screen-Width", "X-Screen-Height", "X-Scale", "ETag"}
