@@ -20,10 +20,13 @@ import logging
 import xxhash
 
 from bureau_agent.desktop.capture import Capturer, Cursor, Frame
-from bureau_agent.desktop.encode import MEDIA_TYPES, Region, encode, fit
+from bureau_agent.desktop.encode import MEDIA_TYPES, Region, encode, fit, release_memory
 from bureau_agent.errors import OutOfBounds
 
 log = logging.getLogger("bureau_agent.screenshots")
+
+# After this long without an encode, Pillow's kept blocks and glibc's free lists are given back.
+IDLE_RELEASE_S = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,18 +85,30 @@ class _Cache:
 
 
 class Screenshots:
-    def __init__(self, capturer: Capturer, *, max_concurrent: int = 2, cache_bytes: int = 32 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        capturer: Capturer,
+        *,
+        max_concurrent: int = 2,
+        cache_bytes: int = 32 * 1024 * 1024,
+        idle_release_s: float = IDLE_RELEASE_S,
+    ) -> None:
         self.capturer = capturer
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="encode")
         self._cache = _Cache(cache_bytes)
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
+        self._idle_release_s = idle_release_s
+        self._release: asyncio.TimerHandle | None = None
         self.encodes = 0  # images actually encoded (the rest came from the cache or were 304s)
+        self.releases = 0  # times encoding memory was given back after a quiet spell
 
     def in_flight(self) -> list[asyncio.Future[bytes]]:
         """The encodes running or queued right now."""
         return list(self._inflight.values())
 
     async def close(self) -> None:
+        if self._release is not None:
+            self._release.cancel()
         await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown, True)
 
     async def shot(self, options: ShotOptions, if_none_match: str | None = None) -> Shot:
@@ -131,9 +146,25 @@ class Screenshots:
             del self._inflight[etag]
             if not done.cancelled() and done.exception() is None:
                 self._cache.put(etag, done.result())
+            self._release_when_quiet()
 
         future.add_done_callback(settle)
         return await asyncio.shield(future)  # a caller that goes away does not cancel others' encode
+
+    def _release_when_quiet(self) -> None:
+        """(Re)start the quiet-spell timer; when it fires, give encoding memory back off the loop."""
+        if self._release is not None:
+            self._release.cancel()
+        loop = asyncio.get_running_loop()
+
+        def release() -> None:
+            self._release = None
+            if not self._inflight:
+                self.releases += 1
+                loop.run_in_executor(self._pool, release_memory)
+
+        self._release = loop.call_later(self._idle_release_s, release)
+
 
 def _check_region(region: Region, frame: Frame) -> None:
     if region.x < 0 or region.y < 0 or region.x + region.width > frame.width or region.y + region.height > frame.height:
