@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from Xlib import X, display as xdisplay
 from Xlib.error import XError
 
+from tests.support.xrecorder import find_window
 from tests.support.xvfb import Xvfb
 
 WIDTH, HEIGHT = 1920, 1080
@@ -143,7 +144,7 @@ class Scene:
         assert self.conn is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = _find_window(self.conn.screen().root, title)
+            found = find_window(self.conn.screen().root, title)
             if found is not None and found.get_attributes().map_state == X.IsViewable:
                 return found
             time.sleep(0.05)
@@ -230,20 +231,6 @@ def _trimmed(keymap: list[list[int]]) -> list[list[int]]:
             end -= 1
         out.append(row[:end])
     return out
-
-
-def _find_window(window, title: str):  # noqa: ANN001, ANN202 - Xlib windows
-    try:
-        if window.get_wm_name() == title:
-            return window
-        children = window.query_tree().children
-    except XError:
-        return None
-    for child in children:
-        found = _find_window(child, title)
-        if found is not None:
-            return found
-    return None
 
 
 def _quote(text: str) -> str:

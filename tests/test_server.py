@@ -22,25 +22,33 @@ from tests.support.xvfb import Xvfb
 TOKEN = "server-test-token-" + "q" * 20
 
 
-@pytest.mark.parametrize("abstract", [False, True], ids=["path-socket", "abstract-socket"])
-async def test_systemd_notify_lifecycle_with_a_last_beat(xvfb: Xvfb, tmp_path: Path, abstract: bool) -> None:
-    control_plane = await FakeControlPlane().start()
-    notify = NotifySocket(str(tmp_path), abstract=abstract)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_AGENT_")}
+async def start_agent(display: str, heartbeat_url: str, output: int | None, **extra_env: str) -> asyncio.subprocess.Process:
+    """`python -m bureau_agent serve` on display, beating to heartbeat_url (every 300 s: only
+    the beats on change and the last one), with extra_env on top; no NOTIFY_SOCKET unless given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_AGENT_") and k != "NOTIFY_SOCKET"}
     env.update(
         {
             "BUREAU_AGENT_CONFIG": "/dev/null",
             "BUREAU_AGENT_TOKEN": TOKEN,
-            "BUREAU_AGENT_HEARTBEAT_URL": control_plane.url,
+            "BUREAU_AGENT_HEARTBEAT_URL": heartbeat_url,
             "BUREAU_AGENT_DESKTOP_ID": "desk-srv",
             "BUREAU_AGENT_HEARTBEAT_INTERVAL_S": "300",
-            "NOTIFY_SOCKET": notify.address,
-            "WATCHDOG_USEC": "200000",  # a ping every 0.1 s
+            **extra_env,
         }
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bureau_agent", "serve", "--listen", "127.0.0.1:0", "--display", xvfb.name,
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bureau_agent", "serve", "--listen", "127.0.0.1:0", "--display", display,
+        env=env, stdout=output, stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+@pytest.mark.parametrize("abstract", [False, True], ids=["path-socket", "abstract-socket"])
+async def test_systemd_notify_lifecycle_with_a_last_beat(xvfb: Xvfb, tmp_path: Path, abstract: bool) -> None:
+    control_plane = await FakeControlPlane().start()
+    notify = NotifySocket(str(tmp_path), abstract=abstract)
+    proc = await start_agent(
+        xvfb.name, control_plane.url, asyncio.subprocess.PIPE,
+        NOTIFY_SOCKET=notify.address, WATCHDOG_USEC="200000",  # a ping every 0.1 s
     )
     try:
         ready = await notify.expect("READY=1", timeout=20)
@@ -82,21 +90,7 @@ async def test_exit_0_even_when_the_control_plane_hangs_on_the_last_beat(xvfb: X
         return web.json_response({})
 
     control_plane = await FakeControlPlane(hang_after_first).start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_AGENT_") and k != "NOTIFY_SOCKET"}
-    env.update(
-        {
-            "BUREAU_AGENT_CONFIG": "/dev/null",
-            "BUREAU_AGENT_TOKEN": TOKEN,
-            "BUREAU_AGENT_HEARTBEAT_URL": control_plane.url,
-            "BUREAU_AGENT_DESKTOP_ID": "desk-srv",
-            "BUREAU_AGENT_HEARTBEAT_INTERVAL_S": "300",
-            "BUREAU_AGENT_HEARTBEAT_TIMEOUT_S": "30",
-        }
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bureau_agent", "serve", "--listen", "127.0.0.1:0", "--display", xvfb.name,
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )
+    proc = await start_agent(xvfb.name, control_plane.url, asyncio.subprocess.DEVNULL, BUREAU_AGENT_HEARTBEAT_TIMEOUT_S="30")
     try:
         await control_plane.wait_count(1, timeout=20)
         loop = asyncio.get_running_loop()
@@ -122,20 +116,7 @@ async def test_sigterm_answers_the_call_in_flight_before_the_last_beat(xvfb: Xvf
         return web.json_response({})
 
     control_plane = await FakeControlPlane(record).start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_AGENT_") and k != "NOTIFY_SOCKET"}
-    env.update(
-        {
-            "BUREAU_AGENT_CONFIG": "/dev/null",
-            "BUREAU_AGENT_TOKEN": TOKEN,
-            "BUREAU_AGENT_HEARTBEAT_URL": control_plane.url,
-            "BUREAU_AGENT_DESKTOP_ID": "desk-srv",
-            "BUREAU_AGENT_HEARTBEAT_INTERVAL_S": "300",
-        }
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bureau_agent", "serve", "--listen", "127.0.0.1:0", "--display", xvfb.name,
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
+    proc = await start_agent(xvfb.name, control_plane.url, asyncio.subprocess.PIPE)
     try:
         port = None
         while port is None:

@@ -137,7 +137,7 @@ class XtermSink:
         try:
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
-                window = _find_window(conn.screen().root, self.title)
+                window = find_window(conn.screen().root, self.title)
                 if window is not None and os.path.exists(ready):
                     attrs = window.get_attributes()
                     if attrs.map_state == X.IsViewable:
@@ -171,7 +171,8 @@ class XtermSink:
         self.dir.cleanup()
 
 
-def _find_window(window: Any, title: str) -> Any:
+def find_window(window: Any, title: str) -> Any:
+    """The first window under window (itself included) whose WM_NAME is title, or None."""
     try:
         if window.get_wm_name() == title:
             return window
@@ -179,7 +180,7 @@ def _find_window(window: Any, title: str) -> Any:
     except Exception:  # a window may vanish while we walk the tree
         return None
     for child in children:
-        found = _find_window(child, title)
+        found = find_window(child, title)
         if found is not None:
             return found
     return None
