@@ -90,9 +90,5 @@ class ChatTimeout(AgentError):
     status, code = 504, "chat_timeout"
 
 
-class NotImplementedYet(AgentError):
-    status, code = 501, "not_implemented"
-
-
 class Internal(AgentError):
     status, code = 500, "internal"

@@ -13,7 +13,6 @@ _ERROR_TEXT = {
     404: "Not found",
     413: "Body over the configured limit (payload_too_large)",
     429: "Too many concurrent calls (busy); see Retry-After",
-    501: "Not implemented in this version",
     503: "The display or the chat agent is unavailable; see Retry-After",
     504: "The chat agent did not answer in time (chat_timeout)",
     500: "A bug (internal)",

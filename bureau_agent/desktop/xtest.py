@@ -31,10 +31,6 @@ class Event:
     y: int = 0
 
 
-def key_tap(keycode: int) -> list[Event]:
-    return [Event(KEY_PRESS, keycode), Event(KEY_RELEASE, keycode)]
-
-
 @dataclasses.dataclass(frozen=True)
 class PointerState:
     x: int

@@ -1,8 +1,7 @@
 """The public route table, route by route, through a real control plane to a real local desktop.
 
-Control routes are checked against the same call made directly to the desktop's agent: where
-the agent does not implement a route yet (501), the control plane must pass its answer through
-unchanged; where it does, the answer must show the real effect.
+Control routes are checked against the same call made directly to the desktop's agent: the
+status and content type must match, and the answer must show the real effect.
 """
 
 from __future__ import annotations
@@ -164,7 +163,7 @@ def test_start_on_a_running_desktop_changes_nothing(plane: Plane) -> None:
 class Case:
     action: str
     body: Any
-    check: Callable[[Reply], None]  # the real behaviour, once the agent implements the route
+    check: Callable[[Reply], None]  # the real effect of the call
 
     @property
     def method(self) -> str:
@@ -225,11 +224,7 @@ def test_control_route_is_forwarded(plane: Plane, case: Case) -> None:
     direct = plane.agent_call(MAIN, case.method, f"/v1/{case.action}", body=case.body)
     assert via.status == direct.status
     assert via.headers["Content-Type"] == direct.headers["Content-Type"]
-    if direct.status == 501:  # not built in the agent yet: the answer passes through unchanged
-        assert via.json == direct.json
-        assert via.code == "not_implemented"
-    else:
-        case.check(via)
+    case.check(via)
 
 
 @pytest.mark.parametrize(
@@ -256,17 +251,15 @@ def test_screenshot_query_is_forwarded(plane: Plane) -> None:
     assert "format" in via.json["error"]["message"]
     ok = plane.call("GET", f"/v1/desktops/{MAIN}/screenshot?format=jpeg&maxWidth=320")
     direct = plane.agent_call(MAIN, "GET", "/v1/screenshot?format=jpeg&maxWidth=320")
-    assert ok.status == direct.status
-    if ok.status == 200:
-        assert ok.headers["Content-Type"] == "image/jpeg"
-        assert ok.body.startswith(b"\xff\xd8")
-        assert float(ok.headers["X-Scale"]) == pytest.approx(320 / 1280, abs=0.01)
+    assert ok.status == direct.status == 200
+    assert ok.headers["Content-Type"] == "image/jpeg"
+    assert ok.body.startswith(b"\xff\xd8")
+    assert float(ok.headers["X-Scale"]) == pytest.approx(320 / 1280, abs=0.01)
 
 
 def test_screenshot_etag_gives_304(plane: Plane) -> None:
     first = plane.call("GET", f"/v1/desktops/{MAIN}/screenshot")
-    if first.status == 501:
-        pytest.skip("the agent does not implement /v1/screenshot on this branch")
+    assert first.status == 200
     etag = first.headers["ETag"]
     second = plane.call("GET", f"/v1/desktops/{MAIN}/screenshot", headers={"If-None-Match": etag})
     assert second.status == 304
