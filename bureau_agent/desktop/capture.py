@@ -84,11 +84,14 @@ class _Tracker:
     def drawn_since_last_call(self) -> bool:
         """True when anything was drawn on the screen since the previous call (or no DAMAGE).
 
-        The round trip makes it exact: every DamageNotify the server sent before answering it
-        is in the queue when sync() returns.
+        One round trip: the damage region is emptied and the server answers a sync, so every
+        DamageNotify sent before that is in the queue. Drawing after the subtract (even during
+        the caller's grab on mss's connection) makes the region non-empty again, so the next
+        call reports it: nothing drawn is ever missed, at worst grabbed once more.
         """
         if self.damage is None:
             return True
+        self.conn.damage_subtract(self.damage)
         self.conn.sync()
         drawn = False
         while self.conn.pending_events():
@@ -97,16 +100,6 @@ class _Tracker:
         if self.errors:  # e.g. BadDamage: damage can no longer be trusted; the caller reconnects
             raise RuntimeError("X error on the capture connection")
         return drawn
-
-    def rearm(self) -> None:
-        """Empty the damage region before a grab, and make sure the server did so first.
-
-        mss uses another connection, so without the round trip the grab could overtake the
-        subtract, and drawing between the two would be forgotten.
-        """
-        if self.damage is not None:
-            self.conn.damage_subtract(self.damage)
-            self.conn.sync()
 
     def cursor(self) -> Cursor:
         if not self.has_xfixes:
@@ -199,7 +192,6 @@ class Capturer:
         drawn = tracker.drawn_since_last_call()
         frame = self._last
         if frame is None or drawn:
-            tracker.rearm()
             sct = self._mss()
             mon = sct.monitors[0]
             shot = sct.grab(mon)
