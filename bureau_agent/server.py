@@ -69,7 +69,7 @@ async def serve(settings: Settings, token: str | None) -> int:
     readiness.add_listener(lambda ready: notifier.status(status_line(listen, ready)))
     log.info(
         "listening",
-        extra={"listen": listen, "display": settings.display, "dev": settings.dev, "auth": token is not None},
+        extra={"listen": listen, "auth": token is not None, "settings": settings.redacted()},
     )
 
     tasks: list[asyncio.Task[Any]] = []

@@ -83,6 +83,8 @@ def test_serve_answers_then_stops_cleanly_on_sigterm_and_never_logs_the_token(xv
     assert proc.returncode == 0
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]
     assert any(line["msg"] == "stopped" for line in lines)
+    listening = next(line for line in lines if line["msg"] == "listening")
+    assert listening["settings"]["display"] == xvfb.name and listening["settings"]["token_file"] == str(token_file)
     assert token not in output
 
 

@@ -9,33 +9,16 @@ import random
 import pytest
 from PIL import Image
 
+from bureau_agent.desktop.capture import Cursor, Frame
 from bureau_agent.desktop.encode import Region, encode, fit
 
 
-@dataclasses.dataclass
-class FakeFrame:  # a plain data holder, as capture.Frame is: no X involved in encoding
-    width: int
-    height: int
-    bgra: bytes
-
-
-@dataclasses.dataclass
-class FakeCursor:
-    x: int
-    y: int
-    xhot: int
-    yhot: int
-    width: int
-    height: int
-    bgra: bytes
-
-
-def frame_of(rgb: bytes, width: int, height: int) -> FakeFrame:
+def frame_of(rgb: bytes, width: int, height: int) -> Frame:
     """BGRA as X gives it, with junk in the 4th byte that must never leak into the image."""
     out = bytearray(width * height * 4)
     out[0::4], out[1::4], out[2::4] = rgb[2::3], rgb[1::3], rgb[0::3]
     out[3::4] = bytes([0x5A]) * (width * height)
-    return FakeFrame(width, height, bytes(out))
+    return Frame(0, 0, width, height, bytes(out))  # the capture's own types: no X needed to encode
 
 
 def decode(data: bytes) -> Image.Image:
@@ -95,7 +78,7 @@ def test_cursor_is_blended_at_its_hotspot() -> None:
     # 3x3 sprite: opaque white centre, a half-transparent black (premultiplied) left of it.
     px = {(1, 1): b"\xff\xff\xff\xff", (0, 1): b"\x00\x00\x00\x80"}
     sprite = b"".join(px.get((x, y), b"\x00\x00\x00\x00") for y in range(3) for x in range(3))
-    cursor = FakeCursor(x=20, y=30, xhot=1, yhot=1, width=3, height=3, bgra=sprite)
+    cursor = Cursor(x=20, y=30, xhot=1, yhot=1, width=3, height=3, serial=1, bgra=sprite)
     plain = Image.frombytes("RGB", (W, H), RGB)
     image = decode(encode(FRAME, "png", cursor=cursor))
     assert image.getpixel((20, 30)) == (255, 255, 255)  # the hotspot pixel is at the pointer
@@ -113,7 +96,7 @@ def test_cursor_is_blended_at_its_hotspot() -> None:
 
 def test_the_frame_is_not_modified_by_drawing() -> None:
     before = bytes(FRAME.bgra)
-    encode(FRAME, "png", cursor=FakeCursor(5, 5, 0, 0, 1, 1, b"\xff\xff\xff\xff"))
+    encode(FRAME, "png", cursor=Cursor(5, 5, 0, 0, 1, 1, 1, b"\xff\xff\xff\xff"))
     assert FRAME.bgra == before
 
 
