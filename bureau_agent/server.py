@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +20,7 @@ from aiohttp import web
 from bureau_agent.api import context
 from bureau_agent.app import create_app
 from bureau_agent.config import Settings
+from bureau_agent.serving import start_listening, wait_for_stop_signal
 from bureau_agent.system.sdnotify import Notifier, watchdog_interval_s
 
 log = logging.getLogger("bureau_agent.server")
@@ -52,15 +52,9 @@ async def serve(settings: Settings, token: str | None) -> int:
     notifier = Notifier.from_environ()  # also removes NOTIFY_SOCKET etc. from what children inherit
     notifier.status("starting")
     app = create_app(settings, token)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_grace_s, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.listen_host, settings.listen_port, reuse_address=True)
-    try:
-        await site.start()
-    except OSError as exc:
-        log.error("cannot listen", extra={"listen": settings.listen, "error": exc.strerror})
-        notifier.status(f"cannot listen on {settings.listen}: {exc.strerror}")
-        await runner.cleanup()
+    runner = await start_listening(app, settings.listen_host, settings.listen_port, settings.shutdown_grace_s)
+    if runner is None:
+        notifier.status(f"cannot listen on {settings.listen}")
         notifier.close()
         return 1
     listen = ", ".join(bound_addresses(runner)) or settings.listen
@@ -76,11 +70,7 @@ async def serve(settings: Settings, token: str | None) -> int:
     if watchdog_s is not None and notifier.enabled:
         tasks.append(asyncio.get_running_loop().create_task(_watchdog(notifier, watchdog_s), name="watchdog"))
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await wait_for_stop_signal()
     log.info("stopping", extra={"graceS": settings.shutdown_grace_s})
     notifier.stopping(f"stopping: finishing calls in flight (up to {settings.shutdown_grace_s:g} s)")
     try:

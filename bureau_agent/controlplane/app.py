@@ -11,7 +11,6 @@ import asyncio
 import hmac
 import ipaddress
 import logging
-import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -27,6 +26,7 @@ from bureau_agent.controlplane.keys import ApiKey, KeyStore
 from bureau_agent.controlplane.proxy import AgentClient
 from bureau_agent.controlplane.ratelimit import RateLimiter
 from bureau_agent.errors import InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
+from bureau_agent.serving import start_listening, wait_for_stop_signal
 
 log = logging.getLogger("bureau_agent.controlplane")
 
@@ -244,24 +244,16 @@ def heartbeat_base(host: str, port: int) -> str:
 
 async def serve(config: ControlPlaneConfig) -> int:
     app = create_app(config)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, config.listen_host, config.listen_port, reuse_address=True)
-    try:
-        await site.start()
-    except OSError as exc:
-        log.error("cannot listen", extra={"listen": config.listen, "error": exc.strerror})
-        await runner.cleanup()
+    runner = await start_listening(app, config.listen_host, config.listen_port)
+    if runner is None:
         return 1
     port = runner.addresses[0][1]
     base = heartbeat_base(config.listen_host, port)
     log.info("control plane listening", extra={"url": base, "desktops": len(app[DESKTOPS].desktops)})
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    # Signal handlers before the desktops boot, so Ctrl-C during a boot still stops cleanly.
+    stopped = asyncio.get_running_loop().create_task(wait_for_stop_signal())
     await app[DESKTOPS].start_autostart(base)
-    await stop.wait()
+    await stopped
     log.info("control plane stopping")
     # Desktops first, while the listener is still up: their agents' last beats can arrive.
     await app[DESKTOPS].close()
