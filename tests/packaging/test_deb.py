@@ -82,6 +82,7 @@ def test_control_files(control: Path) -> None:
     # the venv links to this exact interpreter
     pyver = subprocess.run(["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True).stdout.strip()
     assert f"python{pyver}" in fields["Depends"]
+    assert "libturbojpeg0 | libturbojpeg" in fields["Depends"]  # Debian's name or Ubuntu's: fast JPEG
     for script in ("postinst", "prerm", "postrm"):
         assert stat.S_IMODE((control / script).stat().st_mode) == 0o755
         subprocess.run(["sh", "-n", str(control / script)], check=True)

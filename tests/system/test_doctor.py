@@ -28,11 +28,11 @@ def test_all_checks_pass_on_a_good_setup(xvfb: Xvfb, tmp_path: Path) -> None:
     )
     checks = run_checks(settings)
     names = [c.name for c in checks]
-    assert names == ["display", "xtest", "capture", "token", "token_file_mode", "heartbeat", "listen"]
+    assert names == ["display", "xtest", "capture", "token", "token_file_mode", "heartbeat", "jpeg", "listen"]
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     out = io.StringIO()
     assert report(checks, out) == 0
-    assert "7 ok, 0 failed" in out.getvalue() and "t" * 32 not in out.getvalue()
+    assert "8 ok, 0 failed" in out.getvalue() and "t" * 32 not in out.getvalue()
 
 
 def test_failures_each_come_with_a_fix(own_xvfb: Xvfb, tmp_path: Path) -> None:
@@ -57,6 +57,14 @@ def test_failures_each_come_with_a_fix(own_xvfb: Xvfb, tmp_path: Path) -> None:
     out = io.StringIO()
     assert report(list(checks.values()), out) == 1
     assert out.getvalue().count("fix: ") == len(failed)
+
+
+def test_missing_turbojpeg_is_a_failure_with_a_fix(xvfb: Xvfb, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from bureau_agent.desktop import jpeg
+
+    monkeypatch.setattr(jpeg, "available", lambda: False)
+    check = by_name(run_checks(agent_settings(xvfb.name, listen="127.0.0.1:0")))["jpeg"]
+    assert not check.ok and "Pillow" in check.detail and "libturbojpeg0" in check.fix
 
 
 def test_no_token_is_a_failure_with_a_fix(xvfb: Xvfb) -> None:

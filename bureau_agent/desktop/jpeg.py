@@ -1,0 +1,235 @@
+"""Fast JPEG: libjpeg-turbo's TurboJPEG API (through ctypes) on the X server's own BGRX pixels,
+as horizontal bands encoded on parallel threads and joined into one baseline JPEG.
+
+    available() -> bool
+    encode_pixels(pixels, width, height, quality, pixel_format=BGRX, pitch=…, offset=…) -> bytes
+
+Why not Pillow's save: it needs the frame converted to RGB first and encodes on one core. Here:
+- TurboJPEG reads 4-byte BGRX pixels directly (no conversion), from any rectangle of the frame
+  (a region is a start offset and the frame's row pitch: no crop copy);
+- ctypes releases the GIL for the whole call, so bands really run on separate cores;
+- each band is a complete JPEG of a slice of rows that is a whole number of MCU rows; the
+  bands' entropy-coded data are joined with restart markers (RSTn) under one header whose DRI
+  says a restart comes every band-of-MCUs. A decoder resets its DC predictors at each RSTn,
+  exactly where each band's encoder started from zero, so the result is a valid baseline JPEG
+  that decodes to the same pixels as one encode of the whole frame.
+Figures (1920x1080, 2 cores) in docs/screenshot.md. Without libturbojpeg (package libturbojpeg0
+on Debian, libturbojpeg on Ubuntu) `available()` is False and the caller uses Pillow.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import ctypes.util
+import os
+import struct
+import threading
+
+RGBX, BGRX = 2, 3  # TJPF_RGBX, TJPF_BGRX
+_SAMP_420 = 2  # TJSAMP_420: chroma halved both ways, as Pillow's default
+MCU_ROWS = 16  # pixel rows in an MCU at 4:2:0
+MCU_COLUMNS = 16
+MIN_BAND_PIXELS = 256 * 1024  # below this, a thread hand-off costs more than it saves
+MAX_BANDS = 4
+MAX_RESTART_INTERVAL = 0xFFFF  # DRI holds 16 bits
+
+_SOF0, _SOS, _EOI, _RST0 = 0xC0, 0xDA, 0xD9, 0xD0
+
+
+class _Library:
+    """The few TurboJPEG 2.x functions used, with their C signatures."""
+
+    def __init__(self, cdll: ctypes.CDLL) -> None:
+        void_p, c_int = ctypes.c_void_p, ctypes.c_int
+        self.init_compress = cdll.tjInitCompress
+        self.init_compress.restype = void_p
+        self.init_compress.argtypes = []
+        self.compress = cdll.tjCompress2
+        self.compress.restype = c_int
+        self.compress.argtypes = [
+            void_p, void_p, c_int, c_int, c_int, c_int,  # handle, src, width, pitch, height, format
+            ctypes.POINTER(void_p), ctypes.POINTER(ctypes.c_ulong), c_int, c_int, c_int,  # out, size, samp, q, flags
+        ]  # fmt: skip
+        self.free = cdll.tjFree
+        self.free.argtypes = [void_p]
+        self.destroy = cdll.tjDestroy
+        self.destroy.argtypes = [void_p]
+        self.error = cdll.tjGetErrorStr2
+        self.error.restype = ctypes.c_char_p
+        self.error.argtypes = [void_p]
+
+
+def _load() -> _Library | None:
+    for name in ("libturbojpeg.so.0", ctypes.util.find_library("turbojpeg")):
+        if not name:
+            continue
+        try:
+            return _Library(ctypes.CDLL(name))
+        except (OSError, AttributeError):  # not there, or too old to have the 2.x API
+            continue
+    return None
+
+
+_lib = _load()
+
+
+def available() -> bool:
+    return _lib is not None
+
+
+class _Compressor:
+    """One TurboJPEG handle. Handles are not thread-safe: each thread keeps its own."""
+
+    def __init__(self, lib: _Library) -> None:
+        self.lib = lib
+        self.handle = lib.init_compress()
+        if not self.handle:
+            raise MemoryError("tjInitCompress failed")
+
+    def __del__(self) -> None:  # the thread that owned it ended
+        self.lib.destroy(self.handle)
+
+    def compress(self, address: int, width: int, pitch: int, height: int, pixel_format: int, quality: int) -> bytes:
+        out = ctypes.c_void_p()
+        size = ctypes.c_ulong(0)
+        status = self.lib.compress(
+            self.handle, address, width, pitch, height, pixel_format, ctypes.byref(out), ctypes.byref(size), _SAMP_420, quality, 0
+        )
+        try:
+            if status != 0:
+                raise RuntimeError(f"TurboJPEG: {self.lib.error(self.handle).decode(errors='replace')}")
+            return ctypes.string_at(out, size.value)
+        finally:
+            if out:
+                self.lib.free(out)
+
+
+_local = threading.local()
+_pool_lock = threading.Lock()
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _compressor() -> _Compressor:
+    compressor: _Compressor | None = getattr(_local, "compressor", None)
+    if compressor is None:
+        assert _lib is not None
+        compressor = _local.compressor = _Compressor(_lib)
+    return compressor
+
+
+def _band_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """Threads for every band but the first (which the calling thread encodes itself)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=MAX_BANDS - 1, thread_name_prefix="jpeg-band")
+        return _pool
+
+
+def band_count(width: int, height: int, cores: int | None = None) -> int:
+    """How many bands to encode a width x height image in: one per core, up to MAX_BANDS, each
+    at least MIN_BAND_PIXELS and a whole number of MCU rows, with a restart interval DRI can hold."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    by_size = width * height // MIN_BAND_PIXELS
+    bands = max(1, min(cores, MAX_BANDS, by_size, height // MCU_ROWS))
+    while bands > 1 and _interval(width, _band_rows(height, bands)) > MAX_RESTART_INTERVAL:
+        bands -= 1
+    return bands
+
+
+def _band_rows(height: int, bands: int) -> int:
+    mcu_rows = -(-height // MCU_ROWS)
+    return -(-mcu_rows // bands) * MCU_ROWS
+
+
+def _interval(width: int, band_rows: int) -> int:
+    """MCUs in a band of band_rows rows: the restart interval."""
+    return (band_rows // MCU_ROWS) * -(-width // MCU_COLUMNS)
+
+
+def _address(pixels: bytes | bytearray | memoryview) -> tuple[int, object]:
+    """The address of pixels' first byte, and the object that must stay alive while it is used."""
+    if isinstance(pixels, bytes):
+        keep = ctypes.c_char_p(pixels)  # points at the bytes object's own buffer: no copy
+        return ctypes.cast(keep, ctypes.c_void_p).value or 0, keep
+    array = (ctypes.c_char * len(pixels)).from_buffer(pixels)  # writable buffers: no copy either
+    return ctypes.addressof(array), array
+
+
+def encode_pixels(
+    pixels: bytes | bytearray | memoryview,
+    width: int,
+    height: int,
+    quality: int,
+    pixel_format: int = BGRX,
+    *,
+    pitch: int | None = None,
+    offset: int = 0,
+    bands: int | None = None,
+) -> bytes:
+    """A JPEG (4:2:0) of the width x height rectangle of 4-byte pixels starting at byte `offset`
+    of `pixels`, rows `pitch` bytes apart (default width * 4)."""
+    if _lib is None:
+        raise RuntimeError("libturbojpeg is not installed")
+    pitch = width * 4 if pitch is None else pitch
+    if width <= 0 or height <= 0 or pitch < width * 4 or offset < 0 or not 1 <= quality <= 100:
+        raise ValueError(f"bad JPEG request: {width}x{height}, pitch {pitch}, offset {offset}, quality {quality}")
+    if offset + (height - 1) * pitch + width * 4 > len(pixels):  # never let C read past the buffer
+        raise ValueError(f"{width}x{height} pixels at offset {offset}, pitch {pitch} overrun a {len(pixels)}-byte buffer")
+    base, keep = _address(pixels)
+    count = band_count(width, height) if bands is None else max(1, min(bands, height // MCU_ROWS or 1))
+    rows = _band_rows(height, count)
+    count = -(-height // rows)  # rounding to whole MCU rows may leave fewer bands
+    if count == 1 or _interval(width, rows) > MAX_RESTART_INTERVAL:
+        return _compressor().compress(base + offset, width, pitch, height, pixel_format, quality)
+
+    def band(i: int) -> bytes:
+        top = i * rows
+        return _compressor().compress(base + offset + top * pitch, width, pitch, min(rows, height - top), pixel_format, quality)
+
+    others = [_band_pool().submit(band, i) for i in range(1, count)]
+    try:
+        first = band(0)
+    finally:
+        concurrent.futures.wait(others)  # no band may still read the pixels once we return
+    del keep
+    return join_bands([first] + [f.result() for f in others], height, _interval(width, rows))
+
+
+def _segments(jpeg: bytes) -> tuple[int, int, int]:
+    """(offset of the SOF0 marker, offset of the SOS marker, offset where entropy data starts)."""
+    if jpeg[:2] != b"\xff\xd8" or jpeg[-2:] != b"\xff\xd9":
+        raise ValueError("not a complete JPEG")
+    pos, sof = 2, -1
+    while pos + 4 <= len(jpeg):
+        if jpeg[pos] != 0xFF:
+            raise ValueError(f"no marker at byte {pos}")
+        marker = jpeg[pos + 1]
+        (length,) = struct.unpack_from(">H", jpeg, pos + 2)
+        if marker == _SOF0:
+            sof = pos
+        elif marker == _SOS:
+            if sof < 0:
+                raise ValueError("SOS before a baseline SOF0")
+            return sof, pos, pos + 2 + length
+        elif 0xC1 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            raise ValueError(f"not a baseline JPEG (SOF marker {marker:#x})")
+        pos += 2 + length
+    raise ValueError("no SOS marker")
+
+
+def join_bands(parts: list[bytes], height: int, interval: int) -> bytes:
+    """One JPEG of the full height from band JPEGs of equal MCU count (the last may be shorter),
+    all encoded with the same tables, by restart markers between their entropy-coded data."""
+    sof, sos, data = _segments(parts[0])
+    header = bytearray(parts[0][:sos])
+    struct.pack_into(">H", header, sof + 5, height)  # SOF0: marker, length, precision, then height
+    out = [bytes(header), struct.pack(">HHH", 0xFFDD, 4, interval), parts[0][sos:-2]]
+    for i, part in enumerate(parts[1:]):
+        _, _, data = _segments(part)
+        out.append(bytes((0xFF, _RST0 + i % 8)))
+        out.append(part[data:-2])
+    out.append(bytes((0xFF, _EOI)))
+    return b"".join(out)
