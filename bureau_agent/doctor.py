@@ -83,7 +83,7 @@ def _heartbeat_check(settings: Settings) -> Check:
 
 def _jpeg_check() -> Check:
     if jpeg.available():
-        cores = jpeg.band_count(1920, 1080)
+        cores = jpeg.bands_for(1920, 1080)
         return Check("jpeg", True, f"libjpeg-turbo (TurboJPEG): a 1920x1080 frame is encoded in {cores} parallel band(s)")
     return Check(
         "jpeg", False, "libturbojpeg is missing: JPEG screenshots fall back to Pillow, about 2x slower",

@@ -19,19 +19,17 @@ on Debian, libturbojpeg on Ubuntu) `available()` is False and the caller uses Pi
 
 from __future__ import annotations
 
-import concurrent.futures
 import ctypes
 import ctypes.util
-import os
 import struct
 import threading
+
+from bureau_agent.desktop.bands import band_count, rows_per_band, run_bands
 
 RGBX, BGRX = 2, 3  # TJPF_RGBX, TJPF_BGRX
 _SAMP_420 = 2  # TJSAMP_420: chroma halved both ways, as Pillow's default
 MCU_ROWS = 16  # pixel rows in an MCU at 4:2:0
 MCU_COLUMNS = 16
-MIN_BAND_PIXELS = 256 * 1024  # below this, a thread hand-off costs more than it saves
-MAX_BANDS = 4
 MAX_RESTART_INTERVAL = 0xFFFF  # DRI holds 16 bits
 
 _SOF0, _SOS, _EOI, _RST0 = 0xC0, 0xDA, 0xD9, 0xD0
@@ -106,8 +104,6 @@ class _Compressor:
 
 
 _local = threading.local()
-_pool_lock = threading.Lock()
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
 
 def _compressor() -> _Compressor:
@@ -118,30 +114,12 @@ def _compressor() -> _Compressor:
     return compressor
 
 
-def _band_pool() -> concurrent.futures.ThreadPoolExecutor:
-    """Threads for every band but the first (which the calling thread encodes itself)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=MAX_BANDS - 1, thread_name_prefix="jpeg-band")
-        return _pool
-
-
-def band_count(width: int, height: int, cores: int | None = None) -> int:
-    """How many bands to encode a width x height image in: one per core, up to MAX_BANDS, each
-    at least MIN_BAND_PIXELS and a whole number of MCU rows, with a restart interval DRI can hold."""
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    by_size = width * height // MIN_BAND_PIXELS
-    bands = max(1, min(cores, MAX_BANDS, by_size, height // MCU_ROWS))
-    while bands > 1 and _interval(width, _band_rows(height, bands)) > MAX_RESTART_INTERVAL:
-        bands -= 1
-    return bands
-
-
-def _band_rows(height: int, bands: int) -> int:
-    mcu_rows = -(-height // MCU_ROWS)
-    return -(-mcu_rows // bands) * MCU_ROWS
+def bands_for(width: int, height: int, cores: int | None = None) -> int:
+    """Bands for a width x height image: band_count(), fewer if DRI could not hold the interval."""
+    count = band_count(width, height, MCU_ROWS, cores)
+    while count > 1 and _interval(width, rows_per_band(height, count, MCU_ROWS)) > MAX_RESTART_INTERVAL:
+        count -= 1
+    return count
 
 
 def _interval(width: int, band_rows: int) -> int:
@@ -179,8 +157,8 @@ def encode_pixels(
     if offset + (height - 1) * pitch + width * 4 > len(pixels):  # never let C read past the buffer
         raise ValueError(f"{width}x{height} pixels at offset {offset}, pitch {pitch} overrun a {len(pixels)}-byte buffer")
     base, keep = _address(pixels)
-    count = band_count(width, height) if bands is None else max(1, min(bands, height // MCU_ROWS or 1))
-    rows = _band_rows(height, count)
+    count = bands_for(width, height) if bands is None else max(1, min(bands, height // MCU_ROWS or 1))
+    rows = rows_per_band(height, count, MCU_ROWS)
     count = -(-height // rows)  # rounding to whole MCU rows may leave fewer bands
     if count == 1 or _interval(width, rows) > MAX_RESTART_INTERVAL:
         return _compressor().compress(base + offset, width, pitch, height, pixel_format, quality)
@@ -189,13 +167,9 @@ def encode_pixels(
         top = i * rows
         return _compressor().compress(base + offset + top * pitch, width, pitch, min(rows, height - top), pixel_format, quality)
 
-    others = [_band_pool().submit(band, i) for i in range(1, count)]
-    try:
-        first = band(0)
-    finally:
-        concurrent.futures.wait(others)  # no band may still read the pixels once we return
+    parts = run_bands(band, count)  # returns once no band reads the pixels any more
     del keep
-    return join_bands([first] + [f.result() for f in others], height, _interval(width, rows))
+    return join_bands(parts, height, _interval(width, rows))
 
 
 def _segments(jpeg: bytes) -> tuple[int, int, int]:

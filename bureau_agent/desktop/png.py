@@ -6,7 +6,10 @@ Why not Pillow's PNG save: it picks a filter per row by trial and deflates at zl
   C ImageChops.subtract_modulo against the image rolled one row down: ~1 ms, and ~20 % fewer
   bytes than no filter on desktop content (runs of equal rows, gradients, photos);
 - deflate with ISA-L (igzip, SIMD) at its level 1: ~6 ms where zlib level 1 takes ~35 ms;
-- rows packed and deflated band by band, never as one 6 MB buffer (see _packed_bands).
+- rows packed and deflated chunk by chunk, never as one 6 MB buffer (see _packed_rows);
+- the image split into horizontal bands deflated on parallel threads (desktop/bands.py), each a
+  raw deflate stream ending on a byte boundary (a sync flush, the last one final), so their
+  concatenation is one valid zlib stream; its Adler-32 is combined from the bands' own.
 Without python-isal (no wheel for some platform) the standard zlib at level 1 is used: correct,
 about 6x slower. Figures in docs/screenshot.md.
 """
@@ -19,6 +22,8 @@ from collections.abc import Callable, Iterator
 
 from PIL import Image, ImageChops
 
+from bureau_agent.desktop.bands import band_count, rows_per_band, run_bands
+
 try:
     from isal import isal_zlib as _deflate_lib
 except ImportError:  # pragma: no cover - python-isal ships wheels for the platforms we run on
@@ -28,6 +33,7 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FILTER_NONE, FILTER_UP = 0, 2
 MAX_DIMENSION = 2**31 - 1  # PNG's limit for sizes and chunk lengths
 _crc32: Callable[[bytes], int] = getattr(_deflate_lib, "crc32", zlib.crc32)
+_adler32: Callable[[bytes, int], int] = getattr(_deflate_lib, "adler32", zlib.adler32)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -72,15 +78,15 @@ def up_filter(image: Image.Image) -> Image.Image:
     return ImageChops.subtract_modulo(image, ImageChops.offset(image, 0, 1))
 
 
-def _packed_bands(image: Image.Image, rows: int, height: int | None = None) -> Iterator[bytes]:
-    """The packed RGB bytes of image's first `height` rows (default all), `rows` rows at a time.
+def _packed_rows(image: Image.Image, rows: int, top: int = 0, bottom: int | None = None) -> Iterator[bytes]:
+    """The packed RGB bytes of image's rows top..bottom (default: to the end), `rows` at a time.
 
     The raw encoder that Image.tobytes() drives, streamed: no 6 MB intermediate copy to allocate
-    (fresh pages cost more than the copy) and each band is still in cache when it is deflated.
+    (fresh pages cost more than the copy) and each chunk is still in cache when it is deflated.
     """
     encoder = Image._getencoder("RGB", "raw", ("RGB", 0, 1))
     try:
-        encoder.setimage(image.im, (0, 0, image.width, image.height if height is None else height))
+        encoder.setimage(image.im, (0, top, image.width, image.height if bottom is None else bottom))
         while True:
             _, status, data = encoder.encode(image.width * 3 * rows)  # whole rows only
             if data:
@@ -93,10 +99,23 @@ def _packed_bands(image: Image.Image, rows: int, height: int | None = None) -> I
         encoder.cleanup()
 
 
-def encode_png(image: Image.Image, level: int = 1, band_rows: int = 16) -> bytes:
-    """A Pillow image as an RGB PNG, fast: Up filter, streamed in bands through one deflate stream.
+def adler32_combine(first: int, second: int, second_length: int) -> int:
+    """The Adler-32 of A+B from adler32(A), adler32(B) and len(B) (the arithmetic of zlib's
+    adler32_combine, which Python's zlib does not expose)."""
+    base = 65521
+    n = second_length % base
+    low = ((first & 0xFFFF) + (second & 0xFFFF) - 1) % base
+    high = (n * (first & 0xFFFF) + (first >> 16) + (second >> 16) - n) % base
+    return (high << 16) | low
 
-    16 rows of 1920 pixels are 92 KB: under glibc's mmap threshold, so band buffers come from
+
+ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window, "fastest" level; (0x7801 % 31 == 0)
+
+
+def encode_png(image: Image.Image, level: int = 1, chunk_rows: int = 16, bands: int | None = None) -> bytes:
+    """A Pillow image as an RGB PNG, fast: Up filter, bands deflated in parallel, in chunks.
+
+    16 rows of 1920 pixels are 92 KB: under glibc's mmap threshold, so chunk buffers come from
     the heap and are reused rather than mapped fresh (page faults) each time.
     """
     if image.mode != "RGB":
@@ -107,12 +126,29 @@ def encode_png(image: Image.Image, level: int = 1, band_rows: int = 16) -> bytes
     # The first row is stored as is (Up against the zeros above it is the row itself); taking it
     # with the encoder rather than crop() allocates no small image, which would steal and shrink
     # one of the big memory blocks Pillow keeps for reuse.
-    (first_row,) = _packed_bands(image, 1, 1)
-    compressor = _deflate_lib.compressobj(level)
-    parts = []
-    for i, band in enumerate(_packed_bands(up_filter(image), band_rows)):
-        if i == 0:
-            band = first_row + band[stride:]
-        parts.append(compressor.compress(raw_rows(band, width, len(band) // stride, FILTER_UP)))
-    parts.append(compressor.flush())
-    return _png_file(width, height, b"".join(parts))
+    (first_row,) = _packed_rows(image, 1, 0, 1)
+    filtered = up_filter(image)
+    count = band_count(width, height, chunk_rows) if bands is None else max(1, min(bands, height))
+    rows = rows_per_band(height, count, chunk_rows)
+    count = -(-height // rows)
+
+    def deflate_band(i: int) -> tuple[bytes, int, int]:
+        """(raw deflate data, Adler-32 and length of the scanlines) of band i."""
+        compressor = _deflate_lib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+        parts, adler, length = [], 1, 0
+        for j, chunk in enumerate(_packed_rows(filtered, chunk_rows, i * rows, min(height, (i + 1) * rows))):
+            if i == 0 and j == 0:
+                chunk = first_row + chunk[stride:]
+            lines = raw_rows(chunk, width, len(chunk) // stride, FILTER_UP)
+            adler = _adler32(lines, adler)
+            length += len(lines)
+            parts.append(compressor.compress(lines))
+        parts.append(compressor.flush(zlib.Z_FINISH if i == count - 1 else zlib.Z_SYNC_FLUSH))
+        return b"".join(parts), adler, length
+
+    deflated = run_bands(deflate_band, count)
+    adler = deflated[0][1]
+    for _, band_adler, band_length in deflated[1:]:
+        adler = adler32_combine(adler, band_adler, band_length)
+    idat = b"".join([ZLIB_HEADER, *(data for data, _, _ in deflated), struct.pack(">I", adler)])
+    return _png_file(width, height, idat)

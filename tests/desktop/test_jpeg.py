@@ -14,6 +14,7 @@ import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from bureau_agent.desktop import jpeg
+from bureau_agent.desktop.bands import MAX_BANDS
 from bureau_agent.desktop.capture import Frame
 from bureau_agent.desktop.encode import Region, encode
 
@@ -119,15 +120,15 @@ def test_the_frame_path_is_as_faithful_as_pillow(monkeypatch: pytest.MonkeyPatch
 def test_bands_run_on_the_band_threads() -> None:
     width, height = 1920, 1080
     jpeg.encode_pixels(bytes(width * height * 4), width, height, 80, bands=2)
-    assert any(t.name.startswith("jpeg-band") for t in threading.enumerate())
+    assert any(t.name.startswith("band") for t in threading.enumerate())
 
 
 def test_band_count_follows_cores_and_size() -> None:
-    assert jpeg.band_count(1920, 1080, cores=2) == 2
-    assert jpeg.band_count(1920, 1080, cores=16) == jpeg.MAX_BANDS
-    assert jpeg.band_count(1920, 1080, cores=1) == 1
-    assert jpeg.band_count(300, 200, cores=4) == 1  # too small to be worth a thread hand-off
-    assert jpeg.band_count(4000, 20, cores=4) == 1  # not two MCU rows high
+    assert jpeg.bands_for(1920, 1080, cores=2) == 2
+    assert jpeg.bands_for(1920, 1080, cores=16) == MAX_BANDS
+    assert jpeg.bands_for(1920, 1080, cores=1) == 1
+    assert jpeg.bands_for(300, 200, cores=4) == 1  # too small to be worth a thread hand-off
+    assert jpeg.bands_for(4000, 20, cores=4) == 1  # not two MCU rows high
 
 
 def test_reading_past_the_buffer_is_refused() -> None:

@@ -10,7 +10,7 @@ import zlib
 import pytest
 from PIL import Image, ImageDraw
 
-from bureau_agent.desktop.png import FILTER_UP, SIGNATURE, encode_png, raw_rows, up_filter, write_png
+from bureau_agent.desktop.png import FILTER_UP, SIGNATURE, adler32_combine, encode_png, raw_rows, up_filter, write_png
 
 
 def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -48,10 +48,11 @@ def test_random_pixels_decode_exactly(width: int, height: int) -> None:
         assert decoded.tobytes() == rgb
 
 
-@pytest.mark.parametrize("width,height,band_rows", [(301, 199, 64), (1921, 1081, 64), (50, 40, 1), (50, 40, 7)])
-def test_busy_screen_decodes_exactly(width: int, height: int, band_rows: int) -> None:
+@pytest.mark.parametrize("width,height,chunk_rows", [(301, 199, 64), (1921, 1081, 64), (50, 40, 1), (50, 40, 7)])
+@pytest.mark.parametrize("bands", [1, 2, 3, 4])
+def test_busy_screen_decodes_exactly(width: int, height: int, chunk_rows: int, bands: int) -> None:
     image = _busy(width, height, seed=width)
-    data = encode_png(image, band_rows=band_rows)
+    data = encode_png(image, chunk_rows=chunk_rows, bands=bands)
     assert Image.open(io.BytesIO(data)).tobytes() == image.tobytes()
     if width > 100:  # and it does compress: flat areas and text make most of a real-size frame
         assert len(data) < width * height * 3 / 2
@@ -79,6 +80,28 @@ def test_structure_is_one_ihdr_one_idat_one_iend() -> None:
     rows = zlib.decompress(chunks[1][1])
     assert rows == raw_rows(rgb[:48] + up_filter(image).tobytes()[48:], 16, 240, FILTER_UP)
     assert rows[:: 16 * 3 + 1] == bytes([FILTER_UP]) * 240
+
+
+@pytest.mark.parametrize("bands", [2, 3, 4])
+def test_bands_deflated_apart_are_one_zlib_stream(bands: int) -> None:
+    image = _busy(640, 203, seed=9)
+    ((_, one),) = [c for c in _chunks(encode_png(image, bands=1)) if c[0] == b"IDAT"]
+    ((_, joined),) = [c for c in _chunks(encode_png(image, bands=bands)) if c[0] == b"IDAT"]
+    assert joined != one
+    inflater = zlib.decompressobj()
+    rows = inflater.decompress(joined)  # checks the combined Adler-32 at the end
+    assert inflater.eof and not inflater.unused_data  # one final block, nothing after it
+    assert rows == zlib.decompress(one)
+    broken = joined[:-4] + struct.pack(">I", (struct.unpack(">I", joined[-4:])[0] + 1) & 0xFFFFFFFF)
+    with pytest.raises(zlib.error):  # and the checksum is really checked
+        zlib.decompress(broken)
+
+
+def test_adler32_combines_like_one_pass() -> None:
+    rng = random.Random(4)
+    for _ in range(50):
+        a, b = rng.randbytes(rng.randrange(0, 70_000)), rng.randbytes(rng.randrange(0, 140_000))
+        assert adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
 
 
 def test_wrong_buffer_size_is_refused() -> None:

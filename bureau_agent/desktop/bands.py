@@ -1,0 +1,63 @@
+"""Encoding an image as horizontal bands on every core.
+
+The encoders used (TurboJPEG through ctypes, ISA-L deflate) release the GIL for their whole C
+call, so bands on separate threads really run in parallel. The calling thread encodes the first
+band itself and a small shared pool the others: one thread hand-off per extra band.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+MAX_BANDS = 4  # beyond this the hand-offs and the join cost more than the cores give
+MIN_BAND_PIXELS = 256 * 1024  # smaller bands are not worth a thread hand-off
+
+_pool_lock = threading.Lock()
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def cores() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def band_count(width: int, height: int, unit_rows: int = 1, available: int | None = None) -> int:
+    """How many bands for a width x height image: one per core, at most MAX_BANDS, each at least
+    MIN_BAND_PIXELS and at least unit_rows high."""
+    available = cores() if available is None else available
+    return max(1, min(available, MAX_BANDS, width * height // MIN_BAND_PIXELS, height // unit_rows))
+
+
+def rows_per_band(height: int, bands: int, unit_rows: int = 1) -> int:
+    """Rows in each band (the last may have fewer): a whole number of unit_rows."""
+    units = -(-height // unit_rows)
+    return -(-units // bands) * unit_rows
+
+
+def run_bands(work: Callable[[int], T], bands: int) -> list[T]:
+    """[work(0), …, work(bands - 1)], in parallel; returns only when every band has finished
+    (so callers may free what the bands read), raising the first band's error if any."""
+    if bands <= 1:
+        return [work(0)]
+    others = [_band_pool().submit(work, i) for i in range(1, bands)]
+    try:
+        first = work(0)
+    finally:
+        concurrent.futures.wait(others)
+    return [first] + [f.result() for f in others]
+
+
+def _band_pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=MAX_BANDS - 1, thread_name_prefix="band")
+        return _pool
