@@ -18,8 +18,9 @@ T = TypeVar("T")
 MAX_BANDS = 4  # beyond this the hand-offs and the join cost more than the cores give
 MIN_BAND_PIXELS = 256 * 1024  # smaller bands are not worth a thread hand-off
 
-_pool_lock = threading.Lock()
+_lock = threading.Lock()
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
+_busy = 0  # bands being encoded right now, by every caller
 
 
 def cores() -> int:
@@ -29,10 +30,16 @@ def cores() -> int:
     return os.cpu_count() or 1
 
 
+def idle_cores() -> int:
+    """Cores not already encoding a band (at least 1): while other encodes keep the cores busy,
+    more bands would only make them, and the event loop, wait for CPU time."""
+    return max(1, cores() - _busy)
+
+
 def band_count(width: int, height: int, unit_rows: int = 1, available: int | None = None) -> int:
-    """How many bands for a width x height image: one per core, at most MAX_BANDS, each at least
-    MIN_BAND_PIXELS and at least unit_rows high."""
-    available = cores() if available is None else available
+    """How many bands for a width x height image: one per idle core, at most MAX_BANDS, each at
+    least MIN_BAND_PIXELS and at least unit_rows high."""
+    available = idle_cores() if available is None else available
     return max(1, min(available, MAX_BANDS, width * height // MIN_BAND_PIXELS, height // unit_rows))
 
 
@@ -45,19 +52,26 @@ def rows_per_band(height: int, bands: int, unit_rows: int = 1) -> int:
 def run_bands(work: Callable[[int], T], bands: int) -> list[T]:
     """[work(0), …, work(bands - 1)], in parallel; returns only when every band has finished
     (so callers may free what the bands read), raising the first band's error if any."""
-    if bands <= 1:
-        return [work(0)]
-    others = [_band_pool().submit(work, i) for i in range(1, bands)]
+    global _busy
+    with _lock:
+        _busy += bands
     try:
-        first = work(0)
+        if bands <= 1:
+            return [work(0)]
+        others = [_band_pool().submit(work, i) for i in range(1, bands)]
+        try:
+            first = work(0)
+        finally:
+            concurrent.futures.wait(others)
+        return [first] + [f.result() for f in others]
     finally:
-        concurrent.futures.wait(others)
-    return [first] + [f.result() for f in others]
+        with _lock:
+            _busy -= bands
 
 
 def _band_pool() -> concurrent.futures.ThreadPoolExecutor:
     global _pool
-    with _pool_lock:
+    with _lock:
         if _pool is None:
             _pool = concurrent.futures.ThreadPoolExecutor(max_workers=MAX_BANDS - 1, thread_name_prefix="band")
         return _pool
