@@ -1,8 +1,10 @@
-"""Encoding an image as horizontal bands on every core.
+"""Encoding an image as horizontal bands on the idle cores.
 
 The encoders used (TurboJPEG through ctypes, ISA-L deflate) release the GIL for their whole C
 call, so bands on separate threads really run in parallel. The calling thread encodes the first
-band itself and a small shared pool the others: one thread hand-off per extra band.
+band itself and a small shared pool the others: one thread hand-off per extra band. Cores that
+already encode a band do not count as idle, so under a load of screenshots each encode runs as
+one band and the event loop still finds CPU time for input.
 """
 
 from __future__ import annotations
