@@ -45,6 +45,27 @@ async def test_png_matches_the_window_pixel_for_pixel(agent: TestClient, xvfb: X
     assert headers["ETag"].startswith('"') and headers["ETag"] != headers_r["ETag"]
 
 
+async def test_jpeg_shows_the_window_in_its_colours(agent: TestClient, xvfb: Xvfb, tmp_path: Any) -> None:
+    """The fast JPEG path reads the X server's BGRX bytes in place (full screen and region): a
+    window of flat colour blocks comes back in those colours, wherever it sits."""
+    colours = [(230, 20, 20), (20, 200, 40), (30, 40, 220), (250, 250, 250), (10, 10, 10), (240, 200, 0)]
+    picture = Image.new("RGB", (192, 64))
+    for i, colour in enumerate(colours):
+        picture.paste(colour, (i * 32, 0, i * 32 + 32, 64))
+    path = tmp_path / "blocks.png"
+    picture.save(path)
+    x, y = 203, 117  # not on a 16-pixel (MCU) boundary
+    with PatternWindow(xvfb.name, x, y, 192, 64, image=str(path)):
+        status, headers, body = await get(agent, format="jpeg", quality=90)
+        status_r, _, body_r = await get(agent, format="jpeg", quality=90, region=f"{x},{y},192,64")
+    assert status == status_r == 200 and headers["Content-Type"] == "image/jpeg"
+    for image in (decode(body).crop((x, y, x + 192, y + 64)), decode(body_r)):
+        assert image.size == (192, 64)
+        for i, colour in enumerate(colours):
+            seen = image.getpixel((i * 32 + 16, 32))
+            assert all(abs(a - b) <= 12 for a, b in zip(seen, colour)), (i, seen, colour)
+
+
 @pytest.mark.parametrize(
     "params,media,size,scale",
     [
