@@ -86,7 +86,10 @@ class _Compressor:
             raise MemoryError("tjInitCompress failed")
 
     def __del__(self) -> None:  # the thread that owned it ended
-        self.lib.destroy(self.handle)
+        try:
+            self.lib.destroy(self.handle)
+        except Exception:  # at interpreter exit ctypes may already be torn down; the OS frees it
+            pass
 
     def compress(self, address: int, width: int, pitch: int, height: int, pixel_format: int, quality: int) -> bytes:
         out = ctypes.c_void_p()
