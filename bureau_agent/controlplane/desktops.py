@@ -23,12 +23,14 @@ from typing import IO, Any
 from bureau_agent.controlplane import processes
 from bureau_agent.controlplane.config import ControlPlaneConfig, DesktopConfig
 from bureau_agent.controlplane.liveness import Liveness
+from bureau_agent.controlplane.window_manager import wait_for_window_manager
 
 log = logging.getLogger("bureau_agent.controlplane.desktops")
 
 AGENT_HOST = "127.0.0.1"
 BOOT_ATTEMPTS = 3  # a port taken between free_port() and the agent's bind: try another
 BRIDGE_INTERVAL_S = 1.0
+WINDOW_MANAGER_TIMEOUT_S = 5.0
 
 # probe(port) -> the agent's agentReady from GET /v1/health, or None when it does not answer
 Probe = Callable[[int], Awaitable["bool | None"]]
@@ -138,8 +140,8 @@ class LocalDesktop:
         os.chmod(self.state_dir, 0o700)
         await self._start_display()
         env = self._session_env()
-        if self.config.window_manager:
-            await self._spawn_optional("wm", self.config.window_manager, env)
+        if self.config.window_manager and await self._spawn_optional("wm", self.config.window_manager, env):
+            await self._wait_for_window_manager()
         for i, argv in enumerate(self.config.apps):
             await self._spawn_optional(f"app{i}", argv, env)
         self._write_token()
@@ -178,12 +180,23 @@ class LocalDesktop:
         env["DISPLAY"] = self.display or ""
         return env
 
-    async def _spawn_optional(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+    async def _spawn_optional(self, name: str, argv: list[str], env: dict[str, str]) -> bool:
         """The window manager and apps are comfort, not function: a missing one is logged."""
         try:
             self._procs.append((name, await processes.spawn(argv, env, self._log_file(name))))
+            return True
         except FileNotFoundError:
             log.warning("program not found; the desktop runs without it", extra={"desktop": self.id, "argv0": argv[0]})
+            return False
+
+    async def _wait_for_window_manager(self) -> None:
+        """Apps started before the window manager manages the screen may never be shown."""
+        if not self.config.apps:
+            return
+        loop = asyncio.get_running_loop()
+        managed = await loop.run_in_executor(None, wait_for_window_manager, self.display or "", WINDOW_MANAGER_TIMEOUT_S)
+        if not managed:
+            log.warning("the window manager is not managing the screen yet; starting the apps anyway", extra={"desktop": self.id})
 
     @property
     def runtime_file(self) -> Path:

@@ -44,6 +44,28 @@ def test_a_desktop_has_its_processes_and_a_private_token(plane: Plane) -> None:
     assert plane.agent_token(MAIN) not in " ".join(agent.cmdline())
 
 
+def _viewable_xterms(display_name: str) -> int:
+    from Xlib import X
+    from Xlib import display as xdisplay
+
+    conn = xdisplay.Display(display_name)
+    try:
+        found, windows = 0, [conn.screen().root]
+        while windows:
+            window = windows.pop()
+            windows.extend(window.query_tree().children)
+            if (window.get_wm_class() or ("", ""))[1] == "XTerm" and window.get_attributes().map_state == X.IsViewable:
+                found += 1
+        return found
+    finally:
+        conn.close()
+
+
+def test_the_app_is_shown_under_the_window_manager(plane: Plane) -> None:
+    # Started before the window manager managed the screen, an app could stay unmapped.
+    wait_for(lambda: _viewable_xterms(plane.desktop(MAIN)["display"]) == 1, "the xterm to be viewable", timeout=10)
+
+
 def test_stop_then_start_again(plane: Plane) -> None:
     before = plane.runtime(MAIN)
     old_token = plane.agent_token(MAIN)
