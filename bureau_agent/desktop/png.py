@@ -135,7 +135,8 @@ def encode_png(image: Image.Image, level: int = 1, chunk_rows: int = 16, bands: 
     def deflate_band(i: int) -> tuple[bytes, int, int]:
         """(raw deflate data, Adler-32 and length of the scanlines) of band i."""
         compressor = _deflate_lib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
-        parts, adler, length = [], 1, 0
+        parts: list[bytes] = []
+        adler, length = 1, 0
         for j, chunk in enumerate(_packed_rows(filtered, chunk_rows, i * rows, min(height, (i + 1) * rows))):
             if i == 0 and j == 0:
                 chunk = first_row + chunk[stride:]
