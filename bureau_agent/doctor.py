@@ -20,6 +20,7 @@ from typing import TextIO
 
 from bureau_agent.config import ConfigError, Settings, resolve_token
 from bureau_agent.desktop import jpeg
+from bureau_agent.desktop.bands import band_count
 from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.readiness import Check, desktop_checks
@@ -83,8 +84,8 @@ def _heartbeat_check(settings: Settings) -> Check:
 
 def _jpeg_check() -> Check:
     if jpeg.available():
-        cores = jpeg.bands_for(1920, 1080)
-        return Check("jpeg", True, f"libjpeg-turbo (TurboJPEG): a 1920x1080 frame is encoded in {cores} parallel band(s)")
+        count = band_count(1920, 1080, jpeg.MCU_ROWS)
+        return Check("jpeg", True, f"libjpeg-turbo (TurboJPEG): a 1920x1080 frame is encoded in {count} parallel band(s)")
     return Check(
         "jpeg", False, "libturbojpeg is missing: JPEG screenshots fall back to Pillow, about 2x slower",
         "apt-get install libturbojpeg0 (Debian) or libturbojpeg (Ubuntu)",

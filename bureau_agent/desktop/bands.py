@@ -45,30 +45,30 @@ def band_count(width: int, height: int, unit_rows: int = 1, available: int | Non
     return max(1, min(available, MAX_BANDS, width * height // MIN_BAND_PIXELS, height // unit_rows))
 
 
-def rows_per_band(height: int, bands: int, unit_rows: int = 1) -> int:
-    """Rows in each band (the last may have fewer): a whole number of unit_rows."""
+def split_rows(height: int, bands: int, unit_rows: int = 1) -> list[tuple[int, int]]:
+    """(top, bottom) of at most `bands` bands covering rows 0..height, each a whole number of
+    unit_rows high but the last, which may be shorter."""
     units = -(-height // unit_rows)
-    return -(-units // bands) * unit_rows
+    rows = -(-units // max(1, bands)) * unit_rows
+    return [(top, min(height, top + rows)) for top in range(0, height, rows)]
 
 
-def run_bands(work: Callable[[int], T], bands: int) -> list[T]:
-    """[work(0), …, work(bands - 1)], in parallel; returns only when every band has finished
+def run_bands(work: Callable[[int, int], T], bands: list[tuple[int, int]]) -> list[T]:
+    """[work(top, bottom) for each band], in parallel; returns only when every band has finished
     (so callers may free what the bands read), raising the first band's error if any."""
     global _busy
     with _lock:
-        _busy += bands
+        _busy += len(bands)
     try:
-        if bands <= 1:
-            return [work(0)]
-        others = [_band_pool().submit(work, i) for i in range(1, bands)]
+        others = [_band_pool().submit(work, *band) for band in bands[1:]]
         try:
-            first = work(0)
+            first = work(*bands[0])
         finally:
             concurrent.futures.wait(others)
         return [first] + [f.result() for f in others]
     finally:
         with _lock:
-            _busy -= bands
+            _busy -= len(bands)
 
 
 def _band_pool() -> concurrent.futures.ThreadPoolExecutor:

@@ -24,7 +24,7 @@ import ctypes.util
 import struct
 import threading
 
-from bureau_agent.desktop.bands import band_count, rows_per_band, run_bands
+from bureau_agent.desktop.bands import band_count, run_bands, split_rows
 
 RGBX, BGRX = 2, 3  # TJPF_RGBX, TJPF_BGRX
 _SAMP_420 = 2  # TJSAMP_420: chroma halved both ways, as Pillow's default
@@ -117,14 +117,6 @@ def _compressor() -> _Compressor:
     return compressor
 
 
-def bands_for(width: int, height: int, cores: int | None = None) -> int:
-    """Bands for a width x height image: band_count(), fewer if DRI could not hold the interval."""
-    count = band_count(width, height, MCU_ROWS, cores)
-    while count > 1 and _interval(width, rows_per_band(height, count, MCU_ROWS)) > MAX_RESTART_INTERVAL:
-        count -= 1
-    return count
-
-
 def _interval(width: int, band_rows: int) -> int:
     """MCUs in a band of band_rows rows: the restart interval."""
     return (band_rows // MCU_ROWS) * -(-width // MCU_COLUMNS)
@@ -160,19 +152,17 @@ def encode_pixels(
     if offset + (height - 1) * pitch + width * 4 > len(pixels):  # never let C read past the buffer
         raise ValueError(f"{width}x{height} pixels at offset {offset}, pitch {pitch} overrun a {len(pixels)}-byte buffer")
     base, keep = _address(pixels)
-    count = bands_for(width, height) if bands is None else max(1, min(bands, height // MCU_ROWS or 1))
-    rows = rows_per_band(height, count, MCU_ROWS)
-    count = -(-height // rows)  # rounding to whole MCU rows may leave fewer bands
-    if count == 1 or _interval(width, rows) > MAX_RESTART_INTERVAL:
-        return _compressor().compress(base + offset, width, pitch, height, pixel_format, quality)
+    ranges = split_rows(height, band_count(width, height, MCU_ROWS) if bands is None else bands, MCU_ROWS)
+    interval = _interval(width, ranges[0][1] - ranges[0][0])
+    if interval > MAX_RESTART_INTERVAL:  # a band over 65535 MCUs (~16 M pixels) cannot be a DRI interval: one encode
+        ranges = [(0, height)]
 
-    def band(i: int) -> bytes:
-        top = i * rows
-        return _compressor().compress(base + offset + top * pitch, width, pitch, min(rows, height - top), pixel_format, quality)
+    def band(top: int, bottom: int) -> bytes:
+        return _compressor().compress(base + offset + top * pitch, width, pitch, bottom - top, pixel_format, quality)
 
-    parts = run_bands(band, count)  # returns once no band reads the pixels any more
+    parts = run_bands(band, ranges)  # returns once no band reads the pixels any more
     del keep
-    return join_bands(parts, height, _interval(width, rows))
+    return parts[0] if len(parts) == 1 else join_bands(parts, height, interval)
 
 
 def _segments(jpeg: bytes) -> tuple[int, int, int]:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 
 from PIL import Image, ImageChops
 
-from bureau_agent.desktop.bands import band_count, rows_per_band, run_bands
+from bureau_agent.desktop.bands import band_count, run_bands, split_rows
 
 try:
     from isal import isal_zlib as _deflate_lib
@@ -128,26 +128,24 @@ def encode_png(image: Image.Image, level: int = 1, chunk_rows: int = 16, bands: 
     # one of the big memory blocks Pillow keeps for reuse.
     (first_row,) = _packed_rows(image, 1, 0, 1)
     filtered = up_filter(image)
-    count = band_count(width, height, chunk_rows) if bands is None else max(1, min(bands, height))
-    rows = rows_per_band(height, count, chunk_rows)
-    count = -(-height // rows)
+    ranges = split_rows(height, band_count(width, height, chunk_rows) if bands is None else bands, chunk_rows)
 
-    def deflate_band(i: int) -> tuple[bytes, int, int]:
-        """(raw deflate data, Adler-32 and length of the scanlines) of band i."""
+    def deflate_band(top: int, bottom: int) -> tuple[bytes, int, int]:
+        """(raw deflate data, Adler-32 and length of the scanlines) of rows top..bottom."""
         compressor = _deflate_lib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
         parts: list[bytes] = []
         adler, length = 1, 0
-        for j, chunk in enumerate(_packed_rows(filtered, chunk_rows, i * rows, min(height, (i + 1) * rows))):
-            if i == 0 and j == 0:
+        for j, chunk in enumerate(_packed_rows(filtered, chunk_rows, top, bottom)):
+            if top == 0 and j == 0:
                 chunk = first_row + chunk[stride:]
             lines = raw_rows(chunk, width, len(chunk) // stride, FILTER_UP)
             adler = _adler32(lines, adler)
             length += len(lines)
             parts.append(compressor.compress(lines))
-        parts.append(compressor.flush(zlib.Z_FINISH if i == count - 1 else zlib.Z_SYNC_FLUSH))
+        parts.append(compressor.flush(zlib.Z_FINISH if bottom == height else zlib.Z_SYNC_FLUSH))
         return b"".join(parts), adler, length
 
-    deflated = run_bands(deflate_band, count)
+    deflated = run_bands(deflate_band, ranges)
     adler = deflated[0][1]
     for _, band_adler, band_length in deflated[1:]:
         adler = adler32_combine(adler, band_adler, band_length)

@@ -13,11 +13,11 @@ from bureau_agent.desktop import bands
 def test_results_come_back_in_band_order_from_several_threads() -> None:
     threads: dict[int, str] = {}
 
-    def work(i: int) -> int:
-        threads[i] = threading.current_thread().name
-        return i * i
+    def work(top: int, bottom: int) -> int:
+        threads[top] = threading.current_thread().name
+        return top * bottom
 
-    assert bands.run_bands(work, 4) == [0, 1, 4, 9]
+    assert bands.run_bands(work, [(0, 1), (1, 2), (2, 3), (3, 4)]) == [0, 2, 6, 12]
     assert threads[0] == threading.current_thread().name  # the caller encodes the first band itself
     assert all(name.startswith("band") for i, name in threads.items() if i > 0)
 
@@ -25,21 +25,21 @@ def test_results_come_back_in_band_order_from_several_threads() -> None:
 def test_a_failing_band_raises_only_after_every_band_finished() -> None:
     finished = []
 
-    def work(i: int) -> int:
-        if i == 0:
+    def work(top: int, bottom: int) -> int:
+        if top == 0:
             raise ValueError("band 0 failed")
         time.sleep(0.05)  # still reading its pixels when band 0 fails
-        finished.append(i)
-        return i
+        finished.append(top)
+        return top
 
     with pytest.raises(ValueError, match="band 0"):
-        bands.run_bands(work, 3)
+        bands.run_bands(work, [(0, 1), (1, 2), (2, 3)])
     assert sorted(finished) == [1, 2]
 
 
 def test_bands_in_progress_leave_fewer_idle_cores() -> None:
     seen = []
-    bands.run_bands(lambda i: seen.append(bands.idle_cores()), 1)
+    bands.run_bands(lambda top, bottom: seen.append(bands.idle_cores()), [(0, 10)])
     assert seen == [max(1, bands.cores() - 1)]
     assert bands.idle_cores() == bands.cores()  # nothing running any more
     assert bands.band_count(1920, 1080, available=1) == 1
@@ -50,6 +50,10 @@ def test_band_count_and_rows() -> None:
     assert bands.band_count(1920, 1080, 16, available=64) == bands.MAX_BANDS
     assert bands.band_count(200, 200, available=4) == 1  # too small for a thread hand-off
     assert bands.band_count(100_000, 20, 16, available=4) == 1  # one MCU row high
-    assert bands.rows_per_band(1080, 2, 16) == 544  # 68 MCU rows: 34 each
-    assert bands.rows_per_band(1080, 3, 16) == 368  # 23 MCU rows each, the last 22
-    assert bands.rows_per_band(35, 2) == 18
+    assert bands.band_count(1920, 1080, 16, available=1) == 1
+    assert bands.band_count(4000, 20, 16, available=4) == 1  # not two MCU rows high
+    assert bands.split_rows(1080, 2, 16) == [(0, 544), (544, 1080)]  # 68 MCU rows: 34 each
+    assert bands.split_rows(1080, 3, 16) == [(0, 368), (368, 736), (736, 1080)]  # 23 MCU rows each, the last 22 (and a half)
+    assert bands.split_rows(35, 2) == [(0, 18), (18, 35)]
+    assert bands.split_rows(35, 4, 16) == [(0, 16), (16, 32), (32, 35)]  # never more bands than units
+    assert bands.split_rows(10, 1, 16) == [(0, 10)]
