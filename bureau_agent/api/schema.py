@@ -92,6 +92,7 @@ def validate(value: Any, schema: Schema, where: str = "body") -> Any:
             )
         if "\x00" in value and not schema.get("allowNul", False):
             raise InvalidRequest(f"{where} must not contain NUL characters.", details={"field": where})
+        _check_unicode(value, where)
     elif kind == "array":
         if "minItems" in schema and len(value) < schema["minItems"]:
             raise InvalidRequest(f"{where} must have at least {schema['minItems']} items.", details={"field": where})
@@ -115,9 +116,20 @@ def _validate_object(value: dict[str, Any], schema: Schema, where: str) -> None:
         if key in props:
             validate(item, props[key], prefix + key)
         elif isinstance(extra, dict):
+            _check_unicode(key, where)
             validate(item, extra, prefix + key)
         else:
             raise InvalidRequest(f"{prefix}{key} is not a known field.", details={"field": prefix + key})
+
+
+def _check_unicode(text: str, where: str) -> None:
+    """Every string goes on as UTF-8 (to commands, X, agents, logs); a lone surrogate, which JSON
+    can spell as "\\ud800", cannot, so it is refused here once for every route."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest(f"{where} is not valid Unicode (a lone surrogate).", details={"field": where}) from None
 
 
 def _is_type(value: Any, kind: str) -> bool:

@@ -26,11 +26,10 @@ from collections.abc import Mapping
 from bureau_agent.chat.backend import Backend, Deadline, dig, excerpt
 from bureau_agent.chat.conversations import Conversation
 from bureau_agent.errors import ChatUnavailable, InvalidRequest
-from bureau_agent.process.environment import DEFAULT_PATH, Session
+from bureau_agent.process.environment import DEFAULT_PATH, MAX_ARG_BYTES, Session
 from bureau_agent.process.runner import Command, Result, Runner
 
 MESSAGE = "{message}"
-MAX_ARG_BYTES = 131_071  # Linux MAX_ARG_STRLEN (32 pages) less the NUL
 
 
 def parse_env(items: list[str]) -> dict[str, str]:

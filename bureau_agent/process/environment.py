@@ -19,6 +19,7 @@ from bureau_agent.errors import Internal, InvalidRequest
 
 log = logging.getLogger("bureau_agent.process")
 
+MAX_ARG_BYTES = 131_071  # Linux MAX_ARG_STRLEN (32 pages) less the NUL: the largest single argv string
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/snap/bin"
 FALLBACK_LOCALE = "C.UTF-8"
 

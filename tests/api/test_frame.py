@@ -66,6 +66,23 @@ async def test_malformed_bodies_are_invalid_requests(agent: TestClient) -> None:
         assert_error(await resp.json(), "invalid_request", needle)
 
 
+async def test_lone_surrogates_are_refused_for_every_route_naming_the_field(agent: TestClient) -> None:
+    # JSON can spell "\ud800"; no UTF-8 (command, X keysym, log line) can carry it on.
+    cases = [
+        ("/v1/type", {"text": "ab\ud800"}, "text is not valid Unicode"),
+        ("/v1/exec", {"argv": ["true", "\udfff"]}, "argv[1] is not valid Unicode"),
+        ("/v1/exec", {"command": "true", "env": {"\udc80": "1"}}, "env is not valid Unicode"),
+        ("/v1/exec", {"command": "true", "env": {"A": "\ud800"}}, "env.A is not valid Unicode"),
+        ("/v1/chat", {"message": "hi \ud83d"}, "message is not valid Unicode"),
+    ]
+    for path, body, needle in cases:
+        resp = await agent.post(path, data=json.dumps(body).encode(), headers=AUTH)
+        assert resp.status == 400, (path, body)
+        assert_error(await resp.json(), "invalid_request", needle)
+    resp = await agent.post("/v1/exec", data=json.dumps({"argv": ["echo", "é😀"]}).encode(), headers=AUTH)
+    assert resp.status == 200 and (await resp.json())["stdout"] == "é😀\n"  # a real pair is text
+
+
 async def test_nested_fields_are_named_by_their_path(agent: TestClient) -> None:
     resp = await agent.post("/v1/drag", json={"from": {"x": 1, "y": 2}, "to": {"x": 3}}, headers=AUTH)
     assert_error(await resp.json(), "invalid_request", "to.y is required")
