@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -18,6 +19,8 @@ KEY_PREFIX = "sk_live_"
 HASH_PREFIX = "sha256:"
 CAPABILITIES = ("desktop:read", "desktop:lifecycle", "desktop:control", "desktop:chat")
 MAX_KEY_LENGTH = 256
+# Hex only: authenticate() encodes the stored hash as ASCII, so anything else would fail every request.
+STORED_HASH = re.compile(r"sha256:[0-9a-fA-F]{64}")
 
 
 class KeyConfigError(ValueError):
@@ -72,7 +75,7 @@ def key_from_config(entry: Mapping[str, Any], index: int) -> ApiKey:
     digest = entry.get("hash")
     if not isinstance(name, str) or not name:
         raise KeyConfigError(f"{where}.name: expected a non-empty string")
-    if not isinstance(digest, str) or not digest.startswith(HASH_PREFIX) or len(digest) != len(HASH_PREFIX) + 64:
+    if not isinstance(digest, str) or not STORED_HASH.fullmatch(digest):
         raise KeyConfigError(f"{where}.hash: expected 'sha256:' followed by 64 hex digits (never the key itself)")
     caps = entry.get("capabilities", [])
     if not isinstance(caps, list):

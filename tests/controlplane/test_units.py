@@ -64,6 +64,15 @@ def test_key_config_refuses_plain_keys_and_unknown_capabilities() -> None:
         key_from_config({"hash": hash_key(key), "key": key}, 0)
 
 
+@pytest.mark.parametrize("digest", ["sha256:" + "é" * 64, "sha256:" + "g" * 64, "sha256:" + "a" * 63 + "\n"])
+def test_key_config_refuses_a_hash_that_is_not_hex(digest: str) -> None:
+    # A non-ASCII hash used to load and then make authenticate() raise on every request.
+    with pytest.raises(KeyConfigError, match=r"keys\[0\].hash"):
+        key_from_config({"hash": digest, "capabilities": []}, 0)
+    upper = key_from_config({"hash": hash_key("sk_live_x").upper().replace("SHA256:", "sha256:")}, 0)
+    assert KeyStore([upper]).authenticate("sk_live_x") == upper
+
+
 # rate limit ------------------------------------------------------------------------------------
 
 
