@@ -169,7 +169,7 @@ class Capturer:
             shot = self._mss().grab({"left": left, "top": top, "width": width, "height": height})
         except Exception as exc:  # mss raises ScreenShotError, OSError or ctypes errors on a dead server
             raise self._unavailable(exc) from None
-        return Frame(left, top, shot.width, shot.height, bytes(shot.raw))
+        return Frame(left, top, shot.width, shot.height, shot.raw)  # a fresh bytearray per grab: no copy
 
     def _screen(self, with_cursor: bool) -> tuple[Frame, Cursor | None]:
         try:

@@ -78,8 +78,13 @@ async def test_cursor_reports_the_pointer(quiet_xvfb: Xvfb, capturer: Capturer) 
 async def test_region_grab(quiet_xvfb: Xvfb, capturer: Capturer) -> None:
     with PatternWindow(quiet_xvfb.name, 10, 10, 40, 30, seed=3) as win:
         frame = await capturer.grab(10, 10, 40, 30)
+        first = win.rgb()
+        win.paint(4)
+        later = await capturer.grab(10, 10, 40, 30)
     assert (frame.width, frame.height) == (40, 30)
-    assert crop_rgb(frame, 0, 0, 40, 30) == win.rgb()
+    # The frame keeps mss's buffer uncopied: a later grab must not have written into it.
+    assert crop_rgb(frame, 0, 0, 40, 30) == first
+    assert crop_rgb(later, 0, 0, 40, 30) == win.rgb() != first
 
 
 async def test_dead_server_is_display_unavailable_until_it_returns(own_xvfb: Xvfb) -> None:
