@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import math
 import os
 import shlex
 import sys
@@ -149,7 +150,10 @@ def _coerce(field: Field, raw: Any, from_text: bool) -> Any:
     if field.kind is list:
         if from_text and isinstance(raw, str):
             text = raw.strip()
-            raw = json.loads(text) if text.startswith("[") else shlex.split(text)
+            try:
+                raw = json.loads(text) if text.startswith("[") else shlex.split(text)
+            except (ValueError, RecursionError) as exc:  # bad JSON, unbalanced quotes
+                raise ConfigError(f"{name}: {raw!r} is neither a JSON array nor shell words ({exc})") from None
         if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
             raise ConfigError(f"{name}: {raw!r} is not a list of strings")
         return raw
@@ -158,10 +162,13 @@ def _coerce(field: Field, raw: Any, from_text: bool) -> Any:
             raise ConfigError(f"{name}: {raw!r} is not a number")
         try:
             value = field.kind(raw) if (from_text or isinstance(raw, (int, float))) else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf) from TOML
             value = None
         if value is None or (field.kind is int and isinstance(raw, float) and raw != int(raw)):
             raise ConfigError(f"{name}: {raw!r} is not {'an integer' if field.kind is int else 'a number'}")
+        # nan compares false with both bounds, and inf is no usable duration: refuse both here.
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}: {raw!r} is not a finite number")
         if field.minimum is not None and value < field.minimum:
             raise ConfigError(f"{name}: {value} is below the minimum {field.minimum:g}")
         if field.maximum is not None and value > field.maximum:

@@ -43,6 +43,12 @@ def test_bad_value_is_one_line_naming_the_key_and_exit_2() -> None:
     assert len(lines) == 1 and "exec_max_concurrent" in lines[0]
     result = run(["serve", "--set", "heartbeat_interval_s=0"])
     assert result.returncode == 2 and "heartbeat_interval_s" in result.stderr
+    # no traceback for a value the parser itself rejects, nor for one every bound lets through
+    for env in ({"BUREAU_AGENT_CHAT_COMMAND": "[oops"}, {"BUREAU_AGENT_CHAT_COMMAND": 'a "b'}, {"BUREAU_AGENT_HEARTBEAT_INTERVAL_S": "nan"}):
+        result = run(["serve", "--dev"], env)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1, (env, result.stderr)
+        assert next(iter(env))[len("BUREAU_AGENT_"):].lower() in lines[0]
 
 
 def test_refuses_to_start_without_a_token_or_dev_mode_off_loopback() -> None:

@@ -64,6 +64,36 @@ def test_bad_values_name_the_key(env: dict[str, str], needle: str) -> None:
         load_settings(environ=env)
 
 
+@pytest.mark.parametrize("raw", ["[oops", 'a "b', "[" * 100_000])
+def test_a_list_that_does_not_parse_names_the_key(raw: str) -> None:
+    with pytest.raises(ConfigError, match="chat_command: .* is neither a JSON array nor shell words"):
+        load_settings(environ={"BUREAU_AGENT_CHAT_COMMAND": raw}, overrides={"config": "/dev/null"})
+
+
+def test_lists_from_text_are_json_arrays_or_shell_words() -> None:
+    env = {"BUREAU_AGENT_CHAT_COMMAND": '["agent", "-p", "{message}"]', "BUREAU_AGENT_CHAT_RESUME_ARGS": "--resume '{sessionId}'"}
+    settings = load_settings(environ=env, overrides={"config": "/dev/null"})
+    assert settings.chat_command == ["agent", "-p", "{message}"] and settings.chat_resume_args == ["--resume", "{sessionId}"]
+
+
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-inf", "infinity"])
+def test_non_finite_numbers_are_refused_from_text(raw: str) -> None:
+    with pytest.raises(ConfigError, match="heartbeat_interval_s: .* is not a finite number"):
+        load_settings(environ={}, overrides={"config": "/dev/null", "heartbeat_interval_s": raw})
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("[heartbeat]\ninterval_s = nan\n", "heartbeat_interval_s: nan is not a finite number"),
+    ("[heartbeat]\ninterval_s = inf\n", "heartbeat_interval_s: inf is not a finite number"),
+    ("shutdown_grace_s = -inf\n", "shutdown_grace_s: -inf is not a finite number"),
+    ("[exec]\nmax_concurrent = inf\n", "exec_max_concurrent: inf is not an integer"),
+    ("[exec]\nmax_concurrent = nan\n", "exec_max_concurrent: nan is not an integer"),
+])
+def test_non_finite_numbers_are_refused_from_toml(tmp_path: Path, text: str, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        load_settings(environ={}, overrides={"config": write_toml(tmp_path, text)})
+
+
 def test_bad_toml_names_key_and_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="exec_max_concurrent"):
         load_settings(environ={}, overrides={"config": write_toml(tmp_path, "[exec]\nmax_concurrent = \"eight\"\n")})
