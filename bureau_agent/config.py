@@ -251,6 +251,8 @@ def load_settings(
     split_listen(values["listen"])
     if values["exec_default_timeout_ms"] > values["exec_max_timeout_ms"]:
         raise ConfigError("exec_default_timeout_ms: larger than exec_max_timeout_ms")
+    if values["chat_timeout_ms"] > values["chat_max_timeout_ms"]:
+        raise ConfigError("chat_timeout_ms: larger than chat_max_timeout_ms")
     return Settings(values=values, sources=sources)
 
 

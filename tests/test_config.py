@@ -94,6 +94,15 @@ def test_non_finite_numbers_are_refused_from_toml(tmp_path: Path, text: str, nee
         load_settings(environ={}, overrides={"config": write_toml(tmp_path, text)})
 
 
+def test_a_default_timeout_above_its_maximum_is_refused() -> None:
+    with pytest.raises(ConfigError, match="exec_default_timeout_ms: larger than exec_max_timeout_ms"):
+        load_settings(environ={}, overrides={"config": "/dev/null", "exec_max_timeout_ms": 1000})
+    with pytest.raises(ConfigError, match="chat_timeout_ms: larger than chat_max_timeout_ms"):
+        load_settings(environ={}, overrides={"config": "/dev/null", "chat_max_timeout_ms": 5000})
+    settings = load_settings(environ={}, overrides={"config": "/dev/null", "chat_max_timeout_ms": 5000, "chat_timeout_ms": 5000})
+    assert settings.chat_timeout_ms == settings.chat_max_timeout_ms == 5000
+
+
 def test_bad_toml_names_key_and_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="exec_max_concurrent"):
         load_settings(environ={}, overrides={"config": write_toml(tmp_path, "[exec]\nmax_concurrent = \"eight\"\n")})
