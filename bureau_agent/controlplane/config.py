@@ -22,21 +22,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
-import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bureau_agent.config import ConfigError, split_listen
+from bureau_agent.config import ConfigError, Field, _coerce, split_listen, tomllib
 from bureau_agent.controlplane.keys import ApiKey, KeyConfigError, key_from_config
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on the 3.10 desktop images
-    import tomli as tomllib
 
 MiB = 1024 * 1024
 DESKTOP_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -83,35 +78,50 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def read_document(path: Path) -> dict[str, Any]:
+def parse_document(text: str, path: Path) -> dict[str, Any]:
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"control-plane config {path}: {exc.strerror}") from None
-    try:
-        if path.suffix == ".json":
-            data = json.loads(raw.decode("utf-8"))
-        else:
-            data = tomllib.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except ValueError as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
         raise ConfigError(f"control-plane config {path}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"control-plane config {path}: expected a table/object at the top")
     return data
 
 
-def _typed(data: Mapping[str, Any], name: str, kind: type | tuple[type, ...], default: Any, where: str) -> Any:
-    value = data.get(name, default)
-    if isinstance(value, bool) and kind is not bool:
-        raise ConfigError(f"{where}{name}: {value!r} has the wrong type")
-    if not isinstance(value, kind):
-        raise ConfigError(f"{where}{name}: {value!r} has the wrong type")
-    return value
+def read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"control-plane config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"control-plane config {path}: {exc}") from None
 
 
-def _argv_list(value: Any, where: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-        raise ConfigError(f"{where}: expected a list of strings")
+def read_document(path: Path) -> dict[str, Any]:
+    return parse_document(read_text(path), path)
+
+
+def _typed(
+    data: Mapping[str, Any],
+    name: str,
+    kind: type,
+    default: Any,
+    where: str = "",
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> Any:
+    """data[name] (or default) checked by the agent's own coercion: type, then range."""
+    raw = data.get(name, default)
+    # TOML has inf and nan: nan passes every range check, and int(inf) is not a ConfigError
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise ConfigError(f"{where}{name}: {raw!r} is not a finite number")
+    return _coerce(Field(where + name, kind, default, "", minimum, maximum), raw, from_text=False)
+
+
+def _argv_list(value: Any, where: str, program: bool = False) -> list[str]:
+    """A list of strings; program: an argv to run, so it needs at least the program's name."""
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value) or (program and not value):
+        raise ConfigError(f"{where}: expected a {'non-empty ' if program else ''}list of strings")
     return list(value)
 
 
@@ -126,10 +136,8 @@ def desktop_from_config(entry: Any, index: int) -> DesktopConfig:
     desktop_id = _typed(entry, "id", str, None, where) if "id" in entry else None
     if desktop_id is None or not DESKTOP_ID.match(desktop_id):
         raise ConfigError(f"{where}id: expected 1-64 letters, digits, '_' or '-'")
-    width = _typed(entry, "width", int, 1280, where)
-    height = _typed(entry, "height", int, 800, where)
-    if not (64 <= width <= 8192 and 64 <= height <= 8192):
-        raise ConfigError(f"{where}width/height: {width}x{height} is outside 64..8192")
+    width = _typed(entry, "width", int, 1280, where, 64, 8192)
+    height = _typed(entry, "height", int, 800, where, 64, 8192)
     apps = entry.get("apps", [])
     if not isinstance(apps, list):
         raise ConfigError(f"{where}apps: expected a list of argv lists")
@@ -140,7 +148,7 @@ def desktop_from_config(entry: Any, index: int) -> DesktopConfig:
         width=width,
         height=height,
         window_manager=_argv_list(entry.get("window_manager", ["openbox", "--sm-disable"]), where + "window_manager"),
-        apps=[_argv_list(a, f"{where}apps[{i}]") for i, a in enumerate(apps)],
+        apps=[_argv_list(a, f"{where}apps[{i}]", program=True) for i, a in enumerate(apps)],
         agent_args=_argv_list(entry.get("agent_args", []), where + "agent_args"),
         autostart=_typed(entry, "autostart", bool, False, where),
         destroyed=_typed(entry, "destroyed", bool, False, where),
@@ -148,45 +156,75 @@ def desktop_from_config(entry: Any, index: int) -> DesktopConfig:
     )
 
 
-def load_config(path: str | os.PathLike[str]) -> ControlPlaneConfig:
-    file = Path(path).resolve()
-    data = read_document(file)
+def config_from_document(data: Mapping[str, Any], file: Path) -> ControlPlaneConfig:
+    """The configuration a parsed document describes; file is where it lives (state_dir is relative to it)."""
     known = {f.name for f in dataclasses.fields(ControlPlaneConfig)} - {"path"}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"{sorted(unknown)[0]}: unknown setting in {file}")
+    keys = data.get("keys", [])
+    desktops = data.get("desktops", [])
+    if not isinstance(keys, list) or not isinstance(desktops, list):
+        raise ConfigError("keys, desktops: expected arrays of tables")
     try:
-        keys = tuple(key_from_config(e, i) for i, e in enumerate(data.get("keys", [])))
+        api_keys = tuple(key_from_config(e, i) for i, e in enumerate(keys))
     except KeyConfigError as exc:
         raise ConfigError(str(exc)) from None
-    desktops = tuple(desktop_from_config(e, i) for i, e in enumerate(data.get("desktops", [])))
-    ids = [d.id for d in desktops]
+    desktop_configs = tuple(desktop_from_config(e, i) for i, e in enumerate(desktops))
+    ids = [d.id for d in desktop_configs]
     if len(set(ids)) != len(ids):
         raise ConfigError("desktops: two desktops share an id")
-    listen = _typed(data, "listen", str, "127.0.0.1:8700", "")
+    listen = _typed(data, "listen", str, "127.0.0.1:8700")
     split_listen(listen)
-    state_dir = Path(_typed(data, "state_dir", str, "state", ""))
-    rate = _typed(data, "rate_limit_per_minute", int, 60, "")
-    interval = float(_typed(data, "heartbeat_interval_s", (int, float), 10.0, ""))
-    boot_timeout = float(_typed(data, "boot_timeout_s", (int, float), 30.0, ""))
-    grace = float(_typed(data, "stop_grace_s", (int, float), 5.0, ""))
-    max_body = _typed(data, "max_body_bytes", int, 4 * MiB, "")
-    if rate < 1:
-        raise ConfigError(f"rate_limit_per_minute: {rate} is below 1")
-    if not 1 <= interval <= 300:
-        raise ConfigError(f"heartbeat_interval_s: {interval:g} is outside 1..300")
+    state_dir = Path(_typed(data, "state_dir", str, "state"))
     return ControlPlaneConfig(
         path=file,
         listen=listen,
         state_dir=state_dir if state_dir.is_absolute() else file.parent / state_dir,
-        rate_limit_per_minute=rate,
-        heartbeat_interval_s=interval,
-        boot_timeout_s=boot_timeout,
-        stop_grace_s=grace,
-        max_body_bytes=max_body,
-        keys=keys,
-        desktops=desktops,
+        rate_limit_per_minute=_typed(data, "rate_limit_per_minute", int, 60, minimum=1),
+        heartbeat_interval_s=_typed(data, "heartbeat_interval_s", float, 10.0, minimum=1, maximum=300),
+        # a boot needs Xvfb, the window manager and a Python process: under a second fails every boot
+        boot_timeout_s=_typed(data, "boot_timeout_s", float, 30.0, minimum=1),
+        stop_grace_s=_typed(data, "stop_grace_s", float, 5.0, minimum=0),
+        max_body_bytes=_typed(data, "max_body_bytes", int, 4 * MiB, minimum=1024),
+        keys=api_keys,
+        desktops=desktop_configs,
     )
+
+
+def load_config(path: str | os.PathLike[str]) -> ControlPlaneConfig:
+    file = Path(path).resolve()
+    return config_from_document(read_document(file), file)
+
+
+def toml_value(value: Any) -> str:
+    """A string, number, boolean or (nested) list as TOML.
+
+    JSON's forms are TOML's too, provided non-ASCII stays literal (TOML has no surrogate-pair
+    escapes, so json's default \\ud83d\\ude00 would be refused) and DEL is escaped (TOML requires
+    it; json escapes the other control characters already).
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")  # a lone surrogate (undecodable argv bytes) has no TOML form
+    except (ValueError, UnicodeEncodeError):
+        raise ConfigError(f"{value!r} cannot be written as TOML (not a finite number or not valid UTF-8)") from None
+    return text.replace("\x7f", "\\u007f")
+
+
+def toml_entry(name: str, entry: Mapping[str, Any]) -> list[str]:
+    """The lines of one entry of the TOML array of tables `name`."""
+    return [f"[[{name}]]"] + [f"{key} = {toml_value(value)}" for key, value in entry.items()]
+
+
+def write_new(path: Path, text: str, appended: bool = False) -> None:
+    """Write (or append) text only once the resulting file loads: a bad value is refused here,
+    not by every later command that reads the file."""
+    whole = read_text(path) + text if appended else text
+    config_from_document(parse_document(whole, path), path.resolve())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a" if appended else "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 def append_key(path: str | os.PathLike[str], key: ApiKey) -> None:
@@ -194,13 +232,10 @@ def append_key(path: str | os.PathLike[str], key: ApiKey) -> None:
     file = Path(path)
     if file.suffix == ".json":
         data = read_document(file)
-        data.setdefault("keys", []).append(key.to_config())
-        text = json.dumps(data, indent=2) + "\n"
-        file.write_text(text, encoding="utf-8")
+        keys = data.setdefault("keys", [])
+        if not isinstance(keys, list):
+            raise ConfigError("keys: expected an array")
+        keys.append(key.to_config())
+        write_new(file, json.dumps(data, indent=2) + "\n")
         return
-    entry = key.to_config()
-    lines = ["", "[[keys]]"]
-    for name, value in entry.items():
-        lines.append(f"{name} = {json.dumps(value)}")  # JSON strings, ints and string lists are valid TOML
-    with file.open("a", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+    write_new(file, "\n" + "\n".join(toml_entry("keys", key.to_config())) + "\n", appended=True)

@@ -11,7 +11,7 @@ import pytest
 from bureau_agent.cli import main
 from bureau_agent.config import ConfigError
 from bureau_agent.controlplane.app import heartbeat_base
-from bureau_agent.controlplane.config import load_config
+from bureau_agent.controlplane.config import load_config, toml_value
 from bureau_agent.controlplane.keys import (
     CAPABILITIES,
     ApiKey,
@@ -184,3 +184,61 @@ def test_heartbeat_base_maps_wildcards_to_loopback() -> None:
     assert heartbeat_base("::", 8700) == "http://[::1]:8700"
     assert heartbeat_base("127.0.0.1", 1) == "http://127.0.0.1:1"
     assert heartbeat_base("localhost", 2) == "http://localhost:2"
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_new_key_refuses_an_entry_the_loader_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    path = tmp_path / f"cp{suffix}"
+    assert main(["control-plane", "init", "--config", str(path)]) == 0
+    before = path.read_bytes()
+    for limit in ("0", "-5"):
+        assert main(["control-plane", "new-key", "--config", str(path), "--rate-limit-per-minute", limit]) == 2
+        assert "rate_limit_per_minute" in capsys.readouterr().err
+    assert path.read_bytes() == before  # nothing appended: the file still loads
+    load_config(path)
+    assert main(["control-plane", "new-key", "--config", str(path), "--rate-limit-per-minute", "5"]) == 0
+    assert load_config(path).keys[0].rate_limit_per_minute == 5
+
+
+def test_toml_value_refuses_what_toml_cannot_hold() -> None:
+    with pytest.raises(ConfigError, match="TOML"):
+        toml_value("\udcff")  # an undecodable argv byte
+    with pytest.raises(ConfigError, match="TOML"):
+        toml_value(float("inf"))
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [
+        ("boot_timeout_s", -1),
+        ("boot_timeout_s", 0),
+        ("stop_grace_s", -0.5),
+        ("max_body_bytes", 0),
+        ("heartbeat_interval_s", 301),
+        ("rate_limit_per_minute", True),
+        ("listen", 8700),
+    ],
+)
+def test_top_level_settings_are_range_checked(tmp_path: Path, setting: str, value: object) -> None:
+    path = tmp_path / "cp.json"
+    path.write_text(json.dumps({setting: value}))
+    with pytest.raises(ConfigError, match=setting):
+        load_config(path)
+
+
+@pytest.mark.parametrize("text", ["boot_timeout_s = nan", "heartbeat_interval_s = nan", "stop_grace_s = inf", "max_body_bytes = inf"])
+def test_toml_nan_and_inf_are_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "cp.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError, match=text.split()[0]):
+        load_config(path)
+
+
+def test_settings_in_range_load(tmp_path: Path) -> None:
+    path = tmp_path / "cp.toml"
+    path.write_text("boot_timeout_s = 5\nstop_grace_s = 0\nmax_body_bytes = 1024\nheartbeat_interval_s = 2.5\n")
+    config = load_config(path)
+    assert (config.boot_timeout_s, config.stop_grace_s, config.max_body_bytes, config.heartbeat_interval_s) == (5.0, 0.0, 1024, 2.5)
+    assert isinstance(config.boot_timeout_s, float)
