@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import secrets
+import shlex
 import sys
 from pathlib import Path
 
@@ -43,38 +44,46 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     key.add_argument("--rate-limit-per-minute", type=int)
 
 
+def _argv(text: str) -> list[str]:
+    """One --app value split like the agent's list settings (quotes keep spaces in an argument)."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise ConfigError(f"--app {text!r}: {exc}") from None
+
+
 def _init(args: argparse.Namespace) -> int:
+    from bureau_agent.controlplane.config import toml_entry, toml_value, write_new
+
     path = Path(args.config)
     if path.exists() and not args.force:
         print(f"bureau-agent: {path} exists; pass --force to overwrite it", file=sys.stderr)
         return EXIT_CONFIG
     desktop_id = args.desktop_id or "dsk_" + secrets.token_hex(6)
-    desktop = {"id": desktop_id, "name": args.desktop_name, "autostart": True, "apps": [a.split() for a in args.app]}
+    desktop = {"id": desktop_id, "name": args.desktop_name, "autostart": True, "apps": [_argv(a) for a in args.app]}
     data = {"listen": args.listen, "heartbeat_interval_s": args.heartbeat_interval_s, "keys": [], "desktops": [desktop]}
     if path.suffix == ".json":
         text = json.dumps(data, indent=2) + "\n"
     else:
         lines = [
             "# bureau-agent control plane (docs/control-plane.md); keys: bureau-agent control-plane new-key",
-            f"listen = {json.dumps(args.listen)}",
-            f"heartbeat_interval_s = {args.heartbeat_interval_s:g}",
+            f"listen = {toml_value(args.listen)}",
+            f"heartbeat_interval_s = {toml_value(args.heartbeat_interval_s)}",
             "",
-            "[[desktops]]",
+            *toml_entry("desktops", desktop),
         ]
-        lines += [f"{k} = {json.dumps(v)}" for k, v in desktop.items()]
         text = "\n".join(lines) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_new(path, text)  # refuses values the loader would refuse, before anything is written
     print(desktop_id)
     return 0
 
 
 def _new_key(args: argparse.Namespace) -> int:
-    from bureau_agent.controlplane.config import append_key, load_config
+    from bureau_agent.controlplane.config import append_key
 
-    load_config(args.config)  # refuse to append to a file that does not load
     key = generate_key()
     caps = tuple(args.capability or CAPABILITIES)
+    # append_key checks that the file loads with the new entry, so a bad entry is never written
     append_key(args.config, ApiKey(args.name, hash_key(key), caps, args.rate_limit_per_minute))
     print(key)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -200,6 +201,39 @@ def test_new_key_refuses_an_entry_the_loader_would_refuse(
     load_config(path)
     assert main(["control-plane", "new-key", "--config", str(path), "--rate-limit-per-minute", "5"]) == 0
     assert load_config(path).keys[0].rate_limit_per_minute == 5
+
+
+@pytest.mark.parametrize(
+    "flags, field",
+    [
+        (["--heartbeat-interval-s", "0"], "heartbeat_interval_s"),
+        (["--heartbeat-interval-s", "nan"], "nan"),
+        (["--listen", "nowhere"], "listen"),
+        (["--desktop-id", "a b"], r"desktops\[0\].id"),
+        (["--app", ""], r"desktops\[0\].apps\[0\]"),
+        (["--app", "xterm -title 'unclosed"], "--app"),
+    ],
+)
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_init_refuses_values_the_loader_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], field: str, suffix: str
+) -> None:
+    path = tmp_path / f"cp{suffix}"
+    assert main(["control-plane", "init", "--config", str(path), *flags]) == 2
+    assert re.search(field, capsys.readouterr().err)
+    assert not path.exists()
+
+
+def test_init_writes_any_text_as_valid_toml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # json.dumps' default \ud83d\ude00 escapes are not TOML; DEL must be escaped in TOML
+    path = tmp_path / "cp.toml"
+    name = 'Bureau 😀 "quoted" \\ tab\t nl\n del\x7f bell\x07 é'
+    assert main(["control-plane", "init", "--config", str(path), "--desktop-name", name, "--app", "xterm -T 'my term 😀'"]) == 0
+    capsys.readouterr()
+    assert "😀" in path.read_text(encoding="utf-8")
+    desktop = load_config(path).desktops[0]
+    assert desktop.name == name
+    assert desktop.apps == [["xterm", "-T", "my term 😀"]]  # quoted like the agent's list settings
 
 
 def test_toml_value_refuses_what_toml_cannot_hold() -> None:
