@@ -94,13 +94,13 @@ async def test_slow_agent_times_out_and_its_process_tree_ends(make_relay: Any, c
     await _wait_file(tmp_path / "pids")
     agent_pids = pids_in(tmp_path)
     assert all(alive(p) for p in agent_pids)
-    task.cancel()  # what the relay's deadline does: shown directly first
+    task.cancel()  # the call is cancelled (the caller gone): the runner ends the tree in the background
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await all_gone(agent_pids)
 
     (tmp_path / "pids").unlink()
-    with pytest.raises(ChatTimeout):
+    with pytest.raises(ChatTimeout):  # the runner's own timeout ends the tree before it returns
         await relay.send("slow", timeout_ms=3000)
     assert await all_gone(pids_in(tmp_path))
 

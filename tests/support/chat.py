@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from bureau_agent.chat.relay import ChatRelay
 from tests.support.agent import agent_settings
+from tests.support.agentproc import free_port
 from tests.support.fake_openai import FakeOpenAI
 
 FAKE_CLI = str(Path(__file__).resolve().parent / "fake_cli_agent.py")
@@ -40,10 +40,7 @@ def cli_settings(tmp_path: Path) -> dict[str, Any]:
 @pytest.fixture
 def closed_port_url() -> str:
     """An http URL on a loopback port where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
+    return f"http://127.0.0.1:{free_port()}/v1"
 
 
 @pytest.fixture
