@@ -55,7 +55,8 @@ FIELDS: tuple[Field, ...] = (
     Field("dev", bool, False, "development mode: no token, loopback only"),
     Field("log_level", str, "info", "log level", choices=("debug", "info", "warning", "error")),
     Field("max_body_bytes", int, 2 * MiB, "largest request body accepted", 1024, 64 * MiB),
-    Field("shutdown_grace_s", float, 10.0, "how long calls in flight may finish on shutdown", 0, 300),
+    # At most 25: with the 2 s last beat it stays inside the unit's TimeoutStopSec=30.
+    Field("shutdown_grace_s", float, 10.0, "how long calls in flight may finish on shutdown", 0, 25),
     Field("desktop_id", str, None, "this desktop's id, sent in heartbeats"),
     Field("heartbeat_url", str, None, "control-plane URL the heartbeat POSTs to"),
     Field("heartbeat_interval_s", float, 10.0, "seconds between heartbeats", 1, 300),

@@ -156,3 +156,14 @@ def test_configuration_reference_lists_every_setting() -> None:
     page = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
     missing = [f.name for f in FIELDS if f"`{f.name}`" not in page]
     assert not missing, f"docs/configuration.md lacks {missing}"
+
+
+def test_the_largest_shutdown_grace_fits_in_the_units_stop_timeout() -> None:
+    from bureau_agent.config import FIELDS_BY_NAME
+
+    unit = (Path(__file__).parent.parent / "systemd" / "bureau-agent.service").read_text()
+    stop_timeout_s = int(next(line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("TimeoutStopSec=")))
+    grace = FIELDS_BY_NAME["shutdown_grace_s"].maximum
+    assert grace is not None and grace + 2 < stop_timeout_s  # + the last beat, bounded to 2 s
+    with pytest.raises(ConfigError, match="shutdown_grace_s: 26.0 is above the maximum 25"):
+        load_settings(environ={}, overrides={"config": "/dev/null", "shutdown_grace_s": "26"})
