@@ -87,7 +87,7 @@ class ChatRelay:
         self.backend, self.unconfigured_reason = make_backend(settings)
         self.max_message_chars: int = settings.chat_max_message_chars
         self.max_timeout_ms: int = settings.chat_max_timeout_ms
-        self.default_timeout_ms: int = min(settings.chat_timeout_ms, self.max_timeout_ms)
+        self.default_timeout_ms: int = settings.chat_timeout_ms  # config refuses one above the maximum
         self.max_concurrent: int = settings.chat_max_concurrent
         self.conversations = Conversations(settings.chat_max_conversations, settings.chat_history_turns)
         self.in_flight = 0

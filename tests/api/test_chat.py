@@ -95,7 +95,7 @@ async def test_message_over_the_size_bound_is_400(openai_agent: Any, fake_openai
 
 
 async def test_timeout_over_the_maximum_is_400(openai_agent: Any) -> None:
-    client = await openai_agent(chat_max_timeout_ms=5000)
+    client = await openai_agent(chat_max_timeout_ms=5000, chat_timeout_ms=5000)  # the default may not exceed the maximum
     status, data, _ = await chat(client, {"message": "hi", "timeoutMs": 5001})
     assert status == 400
     assert "timeoutMs must be at most 5000" in data["error"]["message"]
