@@ -20,10 +20,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
 
+from bureau_agent.config import ENV_PREFIX
 from bureau_agent.controlplane import processes
 from bureau_agent.controlplane.config import ControlPlaneConfig, DesktopConfig
 from bureau_agent.controlplane.liveness import Liveness
 from bureau_agent.controlplane.window_manager import wait_for_window_manager
+from bureau_agent.system.sdnotify import SUPERVISION_VARIABLES
 
 log = logging.getLogger("bureau_agent.controlplane.desktops")
 
@@ -31,6 +33,9 @@ AGENT_HOST = "127.0.0.1"
 BOOT_ATTEMPTS = 3  # a port taken between free_port() and the agent's bind: try another
 BRIDGE_INTERVAL_S = 1.0
 WINDOW_MANAGER_TIMEOUT_S = 5.0
+# Not passed on to a desktop's programs: X auth of the parent's display, and systemd's supervision
+# of the control plane's own unit (a child must not notify it or answer for its watchdog).
+DROPPED_VARIABLES = frozenset({"XAUTHORITY", *SUPERVISION_VARIABLES})
 
 # probe(port) -> the agent's agentReady from GET /v1/health, or None when it does not answer
 Probe = Callable[[int], Awaitable["bool | None"]]
@@ -164,7 +169,7 @@ class LocalDesktop:
             "-nolisten", "tcp", "-ac", "-noreset",
         ]  # fmt: skip
         try:
-            proc = await processes.spawn(argv, os.environ, self._log_file("xvfb"), pass_fds=(write_fd,))
+            proc = await processes.spawn(argv, _inherited_env(), self._log_file("xvfb"), pass_fds=(write_fd,))
         except FileNotFoundError:
             os.close(read_fd)
             raise BootFailed("Xvfb is not installed (run scripts/install-deps)") from None
@@ -174,11 +179,8 @@ class LocalDesktop:
         self.display = f":{await processes.read_display_number(read_fd, self.plane.boot_timeout_s)}"
 
     def _session_env(self) -> dict[str, str]:
-        """The parent's environment for the desktop's programs, minus agent settings and X auth."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_AGENT_")}
-        env.pop("XAUTHORITY", None)
-        env["DISPLAY"] = self.display or ""
-        return env
+        """The environment of the programs on the display."""
+        return {**_inherited_env(), "DISPLAY": self.display or ""}
 
     async def _spawn_optional(self, name: str, argv: list[str], env: dict[str, str]) -> bool:
         """The window manager and apps are comfort, not function: a missing one is logged."""
@@ -221,14 +223,14 @@ class LocalDesktop:
         agent_env = dict(env)
         agent_env.update(
             {
-                "BUREAU_AGENT_TOKEN_FILE": str(self.token_file),
-                "BUREAU_AGENT_DESKTOP_ID": self.id,
-                "BUREAU_AGENT_HEARTBEAT_INTERVAL_S": f"{self.plane.heartbeat_interval_s:g}",
+                ENV_PREFIX + "TOKEN_FILE": str(self.token_file),
+                ENV_PREFIX + "DESKTOP_ID": self.id,
+                ENV_PREFIX + "HEARTBEAT_INTERVAL_S": f"{self.plane.heartbeat_interval_s:g}",
                 "PYTHONUNBUFFERED": "1",
             }
         )
         if self.heartbeat_url:
-            agent_env["BUREAU_AGENT_HEARTBEAT_URL"] = self.heartbeat_url
+            agent_env[ENV_PREFIX + "HEARTBEAT_URL"] = self.heartbeat_url
         argv = [
             sys.executable, "-m", "bureau_agent", "serve", "--config", os.devnull,
             "--listen", f"{AGENT_HOST}:{self.port}", "--display", self.display or "",
@@ -287,6 +289,12 @@ class LocalDesktop:
                 path.unlink()
         self._agent, self.token, self.port, self.display = None, None, None, None
         self.liveness.reset()
+
+
+def _inherited_env() -> dict[str, str]:
+    """The control plane's environment minus its own agent settings (they would configure every
+    desktop's agent) and DROPPED_VARIABLES."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX) and k not in DROPPED_VARIABLES}
 
 
 class DesktopManager:

@@ -104,8 +104,9 @@ class Plane:
         self.log_path = root / "control-plane.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Plane:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_AGENT_")}
+    def start(self, env: dict[str, str] | None = None) -> Plane:
+        """env: variables added to the control plane's environment (after the BUREAU_AGENT_ ones are dropped)."""
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("BUREAU_AGENT_")}, **(env or {})}
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bureau_agent", "control-plane", "serve", "--config", str(self.config_path)],

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 import pytest
 
+from bureau_agent.controlplane.keys import CAPABILITIES
+from bureau_agent.system.sdnotify import SUPERVISION_VARIABLES
 from tests.controlplane.conftest import IDLE, MAIN
 from tests.controlplane.support import Plane, wait_for
 
@@ -42,6 +45,29 @@ def test_a_desktop_has_its_processes_and_a_private_token(plane: Plane) -> None:
     assert agent.environ()["BUREAU_AGENT_HEARTBEAT_URL"].endswith(f"/agent/v1/desktops/{MAIN}/heartbeat")
     assert agent.environ()["BUREAU_AGENT_HEARTBEAT_INTERVAL_S"] == "1"
     assert plane.agent_token(MAIN) not in " ".join(agent.cmdline())
+
+
+def test_children_inherit_no_agent_settings_or_systemd_supervision(tmp_path: Path) -> None:
+    # The control plane's own unit: its children must neither notify it nor answer its watchdog.
+    inherited = {
+        "NOTIFY_SOCKET": "/run/bureau-test/notify",
+        "WATCHDOG_USEC": "30000000",
+        "WATCHDOG_PID": "1",
+        "BUREAU_AGENT_TOKEN": "not-for-the-desktops",
+        "XAUTHORITY": "/nonexistent/Xauthority",  # the displays here have none
+    }
+    desktop = {"id": "dsk_env", "autostart": True, "apps": [["xterm"]]}
+    other = Plane(tmp_path, [desktop], {"full": CAPABILITIES}).start(env=inherited)
+    try:
+        other.wait_ready("dsk_env")
+        pids = other.runtime("dsk_env")["pids"]
+        assert set(pids) == {"xvfb", "wm", "app0", "agent"}
+        for name, pid in pids.items():
+            environ = psutil.Process(pid).environ()
+            leaked = sorted(k for k in environ if k in SUPERVISION_VARIABLES or k in ("BUREAU_AGENT_TOKEN", "XAUTHORITY"))
+            assert not leaked, f"{name} inherited {leaked}"
+    finally:
+        other.stop()
 
 
 def _viewable_xterms(display_name: str) -> int:
