@@ -75,5 +75,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bureau_agent.log import setup_logging
     from bureau_agent.server import serve
 
-    setup_logging(settings.log_level, secrets=[token] if token else [])
+    setup_logging(settings.log_level, secrets=settings.secret_values(token))
     return asyncio.run(serve(settings, token))

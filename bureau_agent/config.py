@@ -101,6 +101,8 @@ FIELDS: tuple[Field, ...] = (
 
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 
+MIN_MASKED_CHARS = 4
+
 
 @dataclasses.dataclass
 class Settings:
@@ -122,6 +124,26 @@ class Settings:
     @property
     def listen_port(self) -> int:
         return split_listen(self.values["listen"])[1]
+
+    def secret_values(self, token: str | None = None) -> list[str]:
+        """Every text that log lines must mask: each secret field's value, and the resolved token.
+
+        A list (chat_env) gives each item, and each NAME=VALUE item its VALUE too, since a
+        command line or error message may quote the value alone. Values shorter than
+        MIN_MASKED_CHARS are left out: they cannot be credentials, and masking `1` would
+        shred every line.
+        """
+        found: list[str] = [token] if token else []
+        for field in FIELDS:
+            value = self.values.get(field.name)
+            if not field.secret or not value:
+                continue
+            for item in value if isinstance(value, list) else [value]:
+                found.append(item)
+                name, sep, rest = item.partition("=")
+                if field.kind is list and sep:
+                    found.append(rest)
+        return list(dict.fromkeys(s for s in found if len(s) >= MIN_MASKED_CHARS))
 
     def redacted(self) -> dict[str, Any]:
         """The settings as they may be logged: secrets replaced."""

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
 
@@ -23,7 +24,23 @@ MASK = "<redacted>"
 class JsonFormatter(logging.Formatter):
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if s]
+        # longest first: a secret that contains another is masked whole
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def _mask(self, value: Any) -> Any:
+        """value with every secret masked in every string it holds, before JSON encoding: in
+        the encoded text a secret holding `"` or `\\` is escaped and would no longer match."""
+        if isinstance(value, str):
+            for secret in self.secrets:
+                value = value.replace(secret, MASK)
+            return value
+        if isinstance(value, dict):
+            return {self._mask(str(k)): self._mask(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return [self._mask(v) for v in value]
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        return self._mask(str(value))  # what json.dumps(default=str) would have written
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
@@ -37,10 +54,9 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        text = json.dumps(line, default=str, ensure_ascii=False)
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
+        if self.secrets:
+            line = self._mask(line)
+        return json.dumps(line, default=str, ensure_ascii=False)
 
 
 def _quiet_bad_requests(record: logging.LogRecord) -> bool:

@@ -167,3 +167,21 @@ def test_the_largest_shutdown_grace_fits_in_the_units_stop_timeout() -> None:
     assert grace is not None and grace + 2 < stop_timeout_s  # + the last beat, bounded to 2 s
     with pytest.raises(ConfigError, match="shutdown_grace_s: 26.0 is above the maximum 25"):
         load_settings(environ={}, overrides={"config": "/dev/null", "shutdown_grace_s": "26"})
+
+
+def test_secret_values_are_every_secret_setting_and_the_token() -> None:
+    settings = load_settings(
+        environ={
+            "BUREAU_AGENT_TOKEN": "token-from-settings-0123",
+            "BUREAU_AGENT_CHAT_API_KEY": "sk-chat-key-0123456789",
+            "BUREAU_AGENT_CHAT_ENV": "AGENT_KEY=env-secret-value DEBUG=1 EMPTY=",
+            "BUREAU_AGENT_DESKTOP_ID": "desk-not-secret",
+        },
+        overrides={"config": "/dev/null"},
+    )
+    values = settings.secret_values("token-from-a-file-0123456")
+    assert set(values) == {
+        "token-from-a-file-0123456", "token-from-settings-0123", "sk-chat-key-0123456789",
+        "AGENT_KEY=env-secret-value", "env-secret-value", "DEBUG=1", "EMPTY=",
+    }  # "1" and "" alone are no credential, and masking them would shred every line
+    assert load_settings(environ={}, overrides={"config": "/dev/null"}).secret_values(None) == []

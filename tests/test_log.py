@@ -7,7 +7,8 @@ import logging
 
 from aiohttp.http_exceptions import BadHttpMessage
 
-from bureau_agent.log import JsonFormatter, _quiet_bad_requests
+from bureau_agent.config import load_settings
+from bureau_agent.log import JsonFormatter, _quiet_bad_requests, setup_logging
 
 SECRET = "log-secret-token-0123456789"
 
@@ -40,3 +41,49 @@ def test_other_errors_keep_their_traceback() -> None:
     record = make_record("boom", RuntimeError("kept"))
     assert _quiet_bad_requests(record)
     assert "kept" in json.loads(JsonFormatter().format(record))["exc"]
+
+
+def test_secrets_with_json_escapes_are_masked_everywhere_in_a_line() -> None:
+    # `"` and `\\` are escaped in JSON text: masking must happen before encoding.
+    secrets = ['pass"word\\with-quote', "tab\tand\nnewline-secret"]
+    record = make_record(
+        f"saw {secrets[0]}",
+        RuntimeError(f"boom {secrets[1]}"),
+        nested={"argv": ["agent", secrets[0]], secrets[1]: 1},
+        other=ValueError(secrets[0]),
+    )
+    line = JsonFormatter(secrets).format(record)
+    data = json.loads(line)
+    for secret in secrets:
+        assert secret not in line and json.dumps(secret)[1:-1] not in line
+        assert secret not in json.dumps(data, ensure_ascii=False)
+    assert data["msg"] == "saw <redacted>" and data["nested"] == {"argv": ["agent", "<redacted>"], "<redacted>": 1}
+    assert data["other"] == "<redacted>" and "boom <redacted>" in data["exc"]
+
+
+def test_a_secret_containing_another_is_masked_whole() -> None:
+    line = JsonFormatter(["abcd", "abcdefgh-longer"]).format(make_record("x abcdefgh-longer y"))
+    assert json.loads(line)["msg"] == "x <redacted> y"
+
+
+def test_every_secret_setting_is_masked_once_logging_is_set_up(capsys: object) -> None:
+    settings = load_settings(
+        environ={
+            "BUREAU_AGENT_CHAT_API_KEY": "sk-chat-key-0123456789",
+            "BUREAU_AGENT_CHAT_ENV": '["AGENT_KEY=env-secret-value", "DEBUG=1"]',
+        },
+        overrides={"config": "/dev/null"},
+    )
+    try:
+        setup_logging("info", secrets=settings.secret_values(SECRET))
+        logging.getLogger("bureau_agent.test").warning(
+            "spawned", extra={"argv": ["agent", "--key", "sk-chat-key-0123456789"], "env": "AGENT_KEY=env-secret-value", "value": "env-secret-value", "token": SECRET}
+        )
+    finally:
+        logging.getLogger().handlers[:] = []
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    data = json.loads(out.strip().splitlines()[-1])
+    for secret in ("sk-chat-key-0123456789", "env-secret-value", SECRET):
+        assert secret not in out
+    assert data["argv"] == ["agent", "--key", "<redacted>"] and data["env"] == "<redacted>"
+    assert data["value"] == "<redacted>" and data["token"] == "<redacted>"
