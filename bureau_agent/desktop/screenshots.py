@@ -20,7 +20,7 @@ import logging
 import xxhash
 
 from bureau_agent.desktop.capture import Capturer, Cursor, Frame
-from bureau_agent.desktop.encode import MEDIA_TYPES, Region, encode, fit, release_memory
+from bureau_agent.desktop.encode import DEFAULT_QUALITY, MEDIA_TYPES, Region, encode_sized, fit, release_memory
 from bureau_agent.errors import OutOfBounds
 
 log = logging.getLogger("bureau_agent.screenshots")
@@ -122,9 +122,11 @@ class Screenshots:
         shot = Shot(etag, MEDIA_TYPES[options.fmt], frame.width, frame.height, out_w, out_h, scale, None)
         if etag_matches(if_none_match, etag):
             return shot
-        return dataclasses.replace(shot, data=await self._encoded(etag, frame, cursor, options))
+        return dataclasses.replace(shot, data=await self._encoded(etag, frame, cursor, options, (out_w, out_h)))
 
-    async def _encoded(self, etag: str, frame: Frame, cursor: Cursor | None, options: ShotOptions) -> bytes:
+    async def _encoded(
+        self, etag: str, frame: Frame, cursor: Cursor | None, options: ShotOptions, size: tuple[int, int]
+    ) -> bytes:
         data = self._cache.get(etag)
         if data is not None:
             return data
@@ -134,10 +136,7 @@ class Screenshots:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
             self._pool,
-            lambda: encode(
-                frame, options.fmt, options.quality, options.max_width, options.max_height,
-                region=options.region, cursor=cursor,
-            ),
+            lambda: encode_sized(frame, options.fmt, options.quality, size, region=options.region, cursor=cursor),
         )
         self._inflight[etag] = future
         self.encodes += 1

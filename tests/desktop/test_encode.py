@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from bureau_agent.desktop.capture import Cursor, Frame
-from bureau_agent.desktop.encode import Region, encode, fit
+from bureau_agent.desktop import jpeg
+from bureau_agent.desktop.encode import Region, encode, encode_sized, fit
 
 
 def frame_of(rgb: bytes, width: int, height: int) -> Frame:
@@ -18,7 +19,7 @@ def frame_of(rgb: bytes, width: int, height: int) -> Frame:
     out = bytearray(width * height * 4)
     out[0::4], out[1::4], out[2::4] = rgb[2::3], rgb[1::3], rgb[0::3]
     out[3::4] = bytes([0x5A]) * (width * height)
-    return Frame(0, 0, width, height, bytes(out))  # the capture's own types: no X needed to encode
+    return Frame(0, 0, width, height, out)  # the capture's own types (a bytearray, as mss gives): no X needed
 
 
 def decode(data: bytes) -> Image.Image:
@@ -51,6 +52,10 @@ def test_region_is_cropped_exactly() -> None:
     image = decode(encode(FRAME, "png", region=Region(10, 7, 31, 20)))
     full = Image.frombytes("RGB", (W, H), RGB)
     assert image.tobytes() == full.crop((10, 7, 41, 27)).tobytes()
+    # Only the region's rows are read: one in the bottom-right corner ends on the frame's last byte.
+    corner = decode(encode(FRAME, "png", region=Region(W - 13, H - 4, 13, 4)))
+    assert corner.tobytes() == full.crop((W - 13, H - 4, W, H)).tobytes()
+    assert decode(encode(FRAME, "png", region=Region(5, 9, 1, 1))).getpixel((0, 0)) == full.getpixel((5, 9))
 
 
 @pytest.mark.parametrize("fmt,name", [("png", "PNG"), ("jpeg", "JPEG"), ("webp", "WEBP")])
@@ -58,6 +63,12 @@ def test_each_format_decodes_with_the_fitted_size(fmt: str, name: str) -> None:
     image = decode(encode(FRAME, fmt, 70, max_width=50))
     assert image.format == name
     assert image.size == fit(W, H, 50, None)[:2] == (50, 31)
+
+
+def test_encode_sized_makes_the_size_it_is_given() -> None:
+    assert encode_sized(FRAME, "png", None, (50, 31)) == encode(FRAME, "png", max_width=50)
+    assert decode(encode_sized(FRAME, "jpeg", 80, (20, 10), region=Region(3, 4, 40, 20))).size == (20, 10)
+    assert encode_sized(FRAME, "jpeg", None, (W, H)) == encode(FRAME, "jpeg", 80)
 
 
 @pytest.mark.parametrize("fmt", ["jpeg", "webp"])
@@ -94,10 +105,30 @@ def test_cursor_is_blended_at_its_hotspot() -> None:
     assert edge.getpixel((0, 0)) == (255, 255, 255)
 
 
-def test_the_frame_is_not_modified_by_drawing() -> None:
-    before = bytes(FRAME.bgra)
-    encode(FRAME, "png", cursor=Cursor(5, 5, 0, 0, 1, 1, 1, b"\xff\xff\xff\xff"))
-    assert FRAME.bgra == before
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "webp"])
+def test_the_frame_is_not_modified_by_drawing(fmt: str) -> None:
+    frame = frame_of(RGB, W, H)  # a bytearray, as the capture gives: drawing in place would show
+    before = bytes(frame.bgra)
+    encode(frame, fmt, cursor=Cursor(5, 5, 0, 0, 1, 1, 1, b"\xff\xff\xff\xff"))
+    encode(frame, fmt, region=Region(2, 3, 20, 10), cursor=Cursor(5, 5, 0, 0, 1, 1, 1, b"\xff\xff\xff\xff"))
+    assert frame.bgra == before
+
+
+@pytest.mark.skipif(not jpeg.available(), reason="libturbojpeg is missing")
+@pytest.mark.parametrize(
+    "region,at",
+    [(None, (20, 30)), (Region(10, 20, 30, 30), (20, 30)), (Region(19, 29, 30, 30), (20, 30)), (Region(50, 5, 20, 20), (20, 30))],
+)
+def test_jpeg_with_the_pointer_is_the_pillow_drawing_encoded(region: Region | None, at: tuple[int, int]) -> None:
+    """With cursor=true the JPEG is still encoded from BGRX rows, with the pointer blended into a
+    copy of them: the same bytes as encoding the image Pillow draws (the PNG path, exact), for a
+    pointer inside the region, cut by its edge, and outside it."""
+    px = {(1, 1): b"\xff\xff\xff\xff", (0, 1): b"\x00\x00\x00\x80", (2, 2): b"\x10\x40\x20\x40"}
+    sprite = b"".join(px.get((x, y), b"\x00\x00\x00\x00") for y in range(3) for x in range(3))
+    cursor = Cursor(x=at[0], y=at[1], xhot=1, yhot=1, width=3, height=3, serial=1, bgra=sprite)
+    drawn = decode(encode(FRAME, "png", region=region, cursor=cursor))
+    expected = jpeg.encode_pixels(drawn.tobytes("raw", "RGBX"), drawn.width, drawn.height, 80, jpeg.RGBX)
+    assert encode(FRAME, "jpeg", 80, region=region, cursor=cursor) == expected
 
 
 def test_unknown_format_is_refused() -> None:
