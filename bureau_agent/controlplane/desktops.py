@@ -299,7 +299,6 @@ def _inherited_env() -> dict[str, str]:
 
 class DesktopManager:
     def __init__(self, plane: ControlPlaneConfig, probe: Probe) -> None:
-        self.plane = plane
         self.desktops: dict[str, LocalDesktop] = {
             d.id: LocalDesktop(d, plane, probe) for d in plane.desktops if not d.destroyed
         }

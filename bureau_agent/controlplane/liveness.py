@@ -22,7 +22,6 @@ class Beat:
     state: str
     agent_ready: bool
     received_at: float  # clock() time
-    sent_at: str | None
 
 
 class Liveness:
@@ -31,7 +30,6 @@ class Liveness:
         self._clock = clock
         self.last: Beat | None = None
         self.bridge_ready = False
-        self.beats = 0
 
     @property
     def stale_after_s(self) -> float:
@@ -40,15 +38,14 @@ class Liveness:
 
     def reset(self) -> None:
         """A new boot of the desktop: forget the previous agent."""
-        self.last, self.bridge_ready, self.beats = None, False, 0
+        self.last, self.bridge_ready = None, False
 
     def record(self, body: dict[str, Any]) -> bool:
         """Record a validated beat; False when it is older than the one already held."""
         boot_id, seq = body["bootId"], body["seq"]
         if self.last is not None and self.last.boot_id == boot_id and seq <= self.last.seq:
             return False
-        self.last = Beat(boot_id, seq, body["state"], body["agentReady"], self._clock(), body.get("sentAt"))
-        self.beats += 1
+        self.last = Beat(boot_id, seq, body["state"], body["agentReady"], self._clock())
         return True
 
     def set_bridge(self, ready: bool) -> None:

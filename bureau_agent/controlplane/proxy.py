@@ -32,16 +32,16 @@ DROPPED_RESPONSE_HEADERS = frozenset(
     )
 )  # fmt: skip
 HEALTH_TIMEOUT_S = 2.0
+CONNECT_TIMEOUT_S = 5.0
 
 
 class AgentClient:
-    def __init__(self, connect_timeout_s: float = 5.0) -> None:
-        self._connect_timeout_s = connect_timeout_s
+    def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
         # No total timeout: exec and chat calls may legitimately run for their whole timeoutMs.
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout_s)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S)
         self._session = aiohttp.ClientSession(timeout=timeout, auto_decompress=False)
 
     async def close(self) -> None:
