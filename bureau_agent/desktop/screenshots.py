@@ -99,6 +99,7 @@ class Screenshots:
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
         self._idle_release_s = idle_release_s
         self._release: asyncio.TimerHandle | None = None
+        self._closed = False
         self.encodes = 0  # images actually encoded (the rest came from the cache or were 304s)
         self.releases = 0  # times encoding memory was given back after a quiet spell
 
@@ -107,9 +108,17 @@ class Screenshots:
         return list(self._inflight.values())
 
     async def close(self) -> None:
+        # Encodes finishing while the pool shuts down still settle; once closed they start no
+        # quiet-spell timer, whose release would be handed to the shut-down pool.
+        self._closed = True
+        self._cancel_release()
+        await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown, True)
+        self._cancel_release()
+
+    def _cancel_release(self) -> None:
         if self._release is not None:
             self._release.cancel()
-        await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown, True)
+            self._release = None
 
     async def shot(self, options: ShotOptions, if_none_match: str | None = None) -> Shot:
         frame, cursor = await self.capturer.screen(options.cursor)
@@ -152,8 +161,9 @@ class Screenshots:
 
     def _release_when_quiet(self) -> None:
         """(Re)start the quiet-spell timer; when it fires, give encoding memory back off the loop."""
-        if self._release is not None:
-            self._release.cancel()
+        self._cancel_release()
+        if self._closed:
+            return
         loop = asyncio.get_running_loop()
 
         def release() -> None:
@@ -175,7 +185,8 @@ def _check_region(region: Region, frame: Frame) -> None:
 
 
 def _etag(frame: Frame, cursor: Cursor | None, options: ShotOptions, out_w: int, out_h: int) -> str:
-    quality = options.quality if options.fmt != "png" else None  # PNG is lossless: quality ignored
+    # PNG is lossless: quality ignored. Otherwise no quality is the default one: the same bytes.
+    quality = None if options.fmt == "png" else DEFAULT_QUALITY if options.quality is None else options.quality
     region = options.region or Region(0, 0, frame.width, frame.height)
     pointer = (cursor.x, cursor.y, cursor.serial) if cursor is not None else None
     key = repr((frame.width, frame.height, options.fmt, quality, out_w, out_h, dataclasses.astuple(region), pointer))

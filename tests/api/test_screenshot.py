@@ -14,6 +14,8 @@ from aiohttp.test_utils import TestClient
 from PIL import Image, ImageChops
 
 from bureau_agent.api.screenshot import SCREENSHOTS
+from bureau_agent.desktop.capture import Capturer
+from bureau_agent.desktop.screenshots import Screenshots, ShotOptions
 from tests.support.agent import AUTH
 from tests.support.pattern_window import PatternWindow, warp_pointer
 from tests.support.xvfb import Xvfb
@@ -113,6 +115,43 @@ async def test_304_until_the_screen_changes_and_nothing_is_encoded_twice(agent: 
         status, headers, changed = await get(agent, {"If-None-Match": etag}, format="jpeg", quality=70)
         assert status == 200 and headers["ETag"] != etag
         assert decode(changed).size == (1280, 800)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "webp"])
+async def test_the_default_quality_is_one_image_with_or_without_naming_it(agent: TestClient, fmt: str) -> None:
+    service = agent.app[SCREENSHOTS]
+    status, headers, body = await get(agent, format=fmt, region="7,9,301,203")
+    encodes = service.encodes
+    status_q, headers_q, body_q = await get(agent, format=fmt, region="7,9,301,203", quality=80)
+    assert status == status_q == 200 and body_q == body
+    assert headers_q["ETag"] == headers["ETag"]  # the same bytes: the same tag, from the cache
+    assert service.encodes == encodes
+    status, _, _ = await get(agent, {"If-None-Match": headers["ETag"]}, format=fmt, region="7,9,301,203", quality=80)
+    assert status == 304
+
+
+async def test_encodes_finishing_while_closing_start_no_release(xvfb: Xvfb) -> None:
+    """An encode that settles while close() waits for the pool must not start the quiet-spell
+    timer: it would hand the memory release to the shut-down pool, an error in a loop callback."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    capturer = Capturer(xvfb.name)
+    service = Screenshots(capturer, idle_release_s=0.1)
+    try:
+        with PatternWindow(xvfb.name, 0, 0, xvfb.width, xvfb.height, seed=21):  # noise: a slow WebP
+            shot = asyncio.ensure_future(service.shot(ShotOptions(fmt="webp", quality=90)))
+            while not service.in_flight() and not shot.done():
+                await asyncio.sleep(0.001)
+            assert service.in_flight(), "the encode was over before close(): nothing tested"
+            await service.close()  # no await between the check and here: the encode settles during close
+            assert (await shot).data
+            await asyncio.sleep(0.4)  # past the quiet spell
+        assert errors == [] and service.releases == 0
+    finally:
+        loop.set_exception_handler(previous)
+        await capturer.close()
 
 
 async def test_concurrent_identical_requests_share_one_encode(agent: TestClient) -> None:
