@@ -205,7 +205,7 @@ def create_app(config: ControlPlaneConfig) -> web.Application:
     app[LIMITER] = RateLimiter()
     client = AgentClient()
     app[CLIENT] = client
-    app[DESKTOPS] = DesktopManager(config, client.health)
+    app[DESKTOPS] = DesktopManager(config, client.ready)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         await client.open()

@@ -37,8 +37,9 @@ WINDOW_MANAGER_TIMEOUT_S = 5.0
 # of the control plane's own unit (a child must not notify it or answer for its watchdog).
 DROPPED_VARIABLES = frozenset({"XAUTHORITY", *SUPERVISION_VARIABLES})
 
-# probe(port) -> the agent's agentReady from GET /v1/health, or None when it does not answer
-Probe = Callable[[int], Awaitable["bool | None"]]
+# probe(port, token) -> the agent's agentReady from GET /v1/status, or None unless the agent
+# holding this boot's token answers
+Probe = Callable[[int, str], Awaitable["bool | None"]]
 
 
 class BootFailed(Exception):
@@ -218,7 +219,9 @@ class LocalDesktop:
             fh.write(self.token + "\n")
 
     async def _start_agent(self, env: dict[str, str]) -> bool:
-        """Start the agent on a fresh port; True once its HTTP port answers, False if it exited."""
+        """Start the agent on a fresh port; True once it answers with this boot's token, False if it exited."""
+        assert self.token is not None
+        token = self.token
         self.port = processes.free_port(AGENT_HOST)
         agent_env = dict(env)
         agent_env.update(
@@ -240,7 +243,7 @@ class LocalDesktop:
         self._agent = proc
         self._procs.append(("agent", proc))
         while proc.returncode is None:
-            if await self.probe(self.port) is not None:
+            if await self.probe(self.port, token) is not None:
                 return True
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(proc.wait(), 0.1)
@@ -261,9 +264,9 @@ class LocalDesktop:
                 self.status, self.error = "error", f"the agent exited with code {code}"
 
     async def _bridge(self) -> None:
-        """Until the first heartbeat of this boot, agentReady comes from polling GET /v1/health."""
-        while self.status == "running" and not self.liveness.from_beats and self.port is not None:
-            ready = await self.probe(self.port)
+        """Until the first heartbeat of this boot, agentReady comes from polling the agent."""
+        while self.status == "running" and not self.liveness.from_beats and self.port is not None and self.token:
+            ready = await self.probe(self.port, self.token)
             self.liveness.set_bridge(bool(ready))
             await asyncio.sleep(BRIDGE_INTERVAL_S)
 

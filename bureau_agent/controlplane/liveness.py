@@ -1,10 +1,10 @@
-"""What the control plane knows of one agent's readiness: its heartbeats, or a health-poll bridge.
+"""What the control plane knows of one agent's readiness: its heartbeats, or a status-poll bridge.
 
 `agentReady` comes from the last heartbeat of the current boot. A beat that stops arriving
 (nothing for `stale_after_s`) counts as not ready, and so does a `stopping` beat. Beats carry
 (bootId, seq); within one bootId a seq that is not newer than the last one is ignored, so a late
 or replayed beat cannot undo a newer one. Until the first beat of a boot arrives, the bridge
-value (from polling the agent's GET /v1/health) stands in; once beats arrive the bridge is ignored.
+value (from polling the agent's GET /v1/status) stands in; once beats arrive the bridge is ignored.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Forwarding a public control or chat call to the desktop's agent, and probing its health.
+"""Forwarding a public control or chat call to the desktop's agent, and probing its readiness.
 
 The request body goes to the agent unchanged (with the agent's token instead of the caller's
 key), and the agent's answer comes back unchanged: status, body bytes (images included, not
@@ -31,7 +31,7 @@ DROPPED_RESPONSE_HEADERS = frozenset(
         "Transfer-Encoding", "Upgrade", "Content-Length", "Date", "Server", "WWW-Authenticate",
     )
 )  # fmt: skip
-HEALTH_TIMEOUT_S = 2.0
+PROBE_TIMEOUT_S = 2.0
 CONNECT_TIMEOUT_S = 5.0
 
 
@@ -53,17 +53,24 @@ class AgentClient:
         assert self._session is not None, "AgentClient.open() was not awaited"
         return self._session
 
-    async def health(self, port: int) -> bool | None:
-        """agentReady from the agent's GET /v1/health, or None when it does not answer."""
-        url = f"http://{AGENT_HOST}:{port}/v1/health"
+    async def ready(self, port: int, token: str) -> bool | None:
+        """agentReady from the agent's GET /v1/status, or None unless it answers as this boot's agent.
+
+        An authenticated route, not /v1/health: whatever else took the port (or an agent of an
+        earlier boot) does not accept this boot's token, so it is never taken for the agent.
+        """
+        url = f"http://{AGENT_HOST}:{port}/v1/status"
+        headers = {"Authorization": f"Bearer {token}"}
         try:
-            async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=HEALTH_TIMEOUT_S)) as resp:
+            async with self.session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)) as resp:
                 if resp.status != 200:
                     return None
                 data = json.loads(await resp.read())
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
             return None
-        return bool(data.get("agentReady")) if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("agentReady"), bool) or not isinstance(data.get("bootId"), str):
+            return None
+        return data["agentReady"]
 
     async def forward(self, desktop: LocalDesktop, request: web.Request, action: str) -> web.Response:
         check_callable(desktop)
