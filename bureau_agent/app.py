@@ -49,15 +49,16 @@ def create_app(settings: Settings, token: str | None) -> web.Application:
     """token None only in development mode (checked by config.resolve_token)."""
     if settings.xauthority:
         os.environ["XAUTHORITY"] = settings.xauthority  # python-xlib and libxcb read it from here
+    routes: list[Route] = []
+    for feature in FEATURES:
+        routes.extend(feature.ROUTES)
+    public = {route.path for route in routes if not route.auth}  # what the OpenAPI document says
     app = web.Application(
-        middlewares=[error_middleware, make_auth_middleware(token, settings.max_body_bytes)],
+        middlewares=[error_middleware, make_auth_middleware(token, settings.max_body_bytes, public)],
         client_max_size=settings.max_body_bytes,
     )
     app[context.SETTINGS] = settings
     app[context.IDENTITY] = Identity.new()
-    routes: list[Route] = []
-    for feature in FEATURES:
-        routes.extend(feature.ROUTES)
     app[system.ROUTES_KEY] = routes
     for route in routes:
         app.router.add_route(route.method, route.path, route.handler)

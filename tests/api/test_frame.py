@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Callable
+
+import pytest
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from bureau_agent.api.middleware import bearer_token, error_middleware, is_loopback_host, make_auth_middleware, token_matches
 from bureau_agent.app import create_app
 from tests.support.agent import AUTH, TOKEN, agent_settings
 from tests.support.xvfb import Xvfb
@@ -125,3 +129,94 @@ async def test_dev_mode_app_needs_no_token(make_agent: Callable[..., Any], xvfb:
     client = await make_agent(xvfb.name, token=None, dev=True)
     resp = await client.get("/v1/status")
     assert resp.status == 200
+
+
+async def test_dev_mode_refuses_what_a_browser_page_could_send(make_agent: Callable[..., Any], xvfb: Xvfb, tmp_path: Path) -> None:
+    # A page can POST text/plain to loopback without a CORS preflight (the Origin header is
+    # there), and DNS rebinding makes it send its own host name in Host.
+    client = await make_agent(xvfb.name, token=None, dev=True)
+    port = client.port
+    marker = tmp_path / "ran"
+    body = json.dumps({"command": f"touch {marker}"})
+    refused = [
+        {"Origin": "https://evil.example", "Content-Type": "text/plain"},
+        {"Origin": "null", "Content-Type": "text/plain"},
+        {"Origin": f"http://127.0.0.1:{port}"},
+        {"Host": f"evil.example:{port}"},
+        {"Host": f"127.0.0.1.evil.example:{port}"},
+        {"Host": "10.0.0.1"},
+        {"Host": ""},
+    ]
+    for headers in refused:
+        resp = await client.post("/v1/exec", data=body, headers=headers)
+        assert resp.status == 401, headers
+        assert_error(await resp.json(), "unauthorized", "Development mode")
+    resp = await client.get("/v1/status", headers={"Host": f"rebound.example:{port}"})
+    assert resp.status == 401
+    assert not marker.exists()
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "LOCALHOST", "127.0.0.1"):
+        resp = await client.get("/v1/status", headers={"Host": host})
+        assert resp.status == 200, host
+    resp = await client.get("/v1/health", headers={"Origin": "https://evil.example"})
+    assert resp.status == 200  # health stays public, whatever the headers
+    resp = await client.post("/v1/exec", data=body)
+    assert resp.status == 200 and marker.exists()
+
+
+async def test_with_a_token_an_origin_header_is_no_obstacle(agent: TestClient) -> None:
+    resp = await agent.get("/v1/status", headers={**AUTH, "Origin": "https://console.example", "Host": "desk.example:7700"})
+    assert resp.status == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True), ("localhost:7700", True), ("127.0.0.1:1", True), ("127.1.2.3", True),
+        ("[::1]", True), ("[::1]:7700", True), ("Localhost:80", True),
+        ("", False), ("::1", False), ("[::1", False), ("[::1]x", False), ("[::1]:", False), ("localhost:", False),
+        ("localhost:80:80", False), ("localhost.evil.example", False), ("0.0.0.0", False), ("example.com:7700", False),
+    ],
+)
+def test_loopback_host_headers(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
+
+
+async def test_bearer_token_and_token_matches(aiohttp_client: Callable[..., Any]) -> None:
+    seen: list[str | None] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        seen.append(bearer_token(request))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/", echo)
+    client = await aiohttp_client(app)
+    for header in ({}, {"Authorization": "Bearer  abc "}, {"Authorization": "bearer abc"}, {"Authorization": "Basic abc"}, {"Authorization": "abc"}):
+        await client.get("/", headers=header)
+    assert seen == [None, "abc", "abc", None, None]
+    assert token_matches(TOKEN, TOKEN)
+    assert not token_matches(TOKEN[:-1], TOKEN) and not token_matches(None, TOKEN) and not token_matches("", TOKEN)
+    assert not token_matches("", "") and not token_matches(None, None) and not token_matches("\0", None)
+    assert not token_matches("caf\udce9", "café")  # undecodable header bytes match nothing
+
+
+async def test_the_public_paths_are_the_routes_documented_without_auth(aiohttp_client: Callable[..., Any]) -> None:
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application(middlewares=[error_middleware, make_auth_middleware(TOKEN, 1024, {"/open"})])
+    app.router.add_get("/open", ok)
+    app.router.add_get("/closed", ok)
+    client = await aiohttp_client(app)
+    assert (await client.get("/open")).status == 200
+    assert (await client.get("/closed")).status == 401
+
+
+async def test_what_the_openapi_document_says_is_public_is_exactly_what_answers_without_a_token(agent: TestClient) -> None:
+    doc = await (await agent.get("/v1/openapi.json", headers=AUTH)).json()
+    public = {(m.upper(), p) for p, ops in doc["paths"].items() for m, op in ops.items() if op.get("security") == []}
+    assert public == {("GET", "/v1/health")}
+    for path, ops in doc["paths"].items():
+        for method in ops:
+            resp = await agent.request(method.upper(), path)
+            assert (resp.status != 401) is ((method.upper(), path) in public), (method, path)
