@@ -69,8 +69,8 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> AgentE
             f"{request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}.",
             sorted(exc.allowed_methods),
         )
-    if isinstance(exc, web.HTTPRequestEntityTooLarge):
-        return PayloadTooLarge("The request body is larger than the configured limit.")
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):  # read past the limit: a body sent without Content-Length
+        return payload_too_large(request.client_max_size)
     if exc.status < 500:
         return InvalidRequest(exc.reason or "The request is malformed.")
     return Internal("The agent failed to answer this request.")
@@ -88,7 +88,7 @@ async def error_middleware(request: web.Request, handler: web.RequestHandler) ->
         if exc.status < 400:  # redirects and 304s are answers, not errors
             raise
         return error_response(_from_http_exception(exc, request))
-    except (ConnectionResetError, OSError) as exc:
+    except OSError as exc:  # ConnectionResetError included
         if request.transport is None or request.transport.is_closing():
             raise  # the caller went away; nobody to answer
         log.exception("unexpected OS error", extra={"path": request.path})

@@ -107,7 +107,7 @@ async def test_body_over_the_limit_is_413(make_agent: Callable[..., Any], xvfb: 
 
     resp = await client.post("/v1/type", data=chunks(), headers=AUTH)
     assert resp.status == 413
-    assert_error(await resp.json(), "payload_too_large")
+    assert_error(await resp.json(), "payload_too_large", "4096")
 
 
 async def test_unexpected_errors_are_500_without_a_stack_trace(aiohttp_client: Callable[..., Any], xvfb: Xvfb) -> None:
