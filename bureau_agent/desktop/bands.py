@@ -5,14 +5,18 @@ call, so bands on separate threads really run in parallel. The calling thread en
 band itself and a small shared pool the others: one thread hand-off per extra band. Cores that
 already encode a band do not count as idle, so under a load of screenshots each encode runs as
 one band and the event loop still finds CPU time for input.
+
+    with reserve(width, height, unit_rows) as ranges:  # counted busy until the block ends
+        results = run_bands(work, ranges)
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -53,22 +57,35 @@ def split_rows(height: int, bands: int, unit_rows: int = 1) -> list[tuple[int, i
     return [(top, min(height, top + rows)) for top in range(0, height, rows)]
 
 
+@contextlib.contextmanager
+def reserve(width: int, height: int, unit_rows: int = 1, bands: int | None = None) -> Iterator[list[tuple[int, int]]]:
+    """The row ranges of a width x height encode (band_count() of the cores idle now, or `bands`
+    when given), their cores counted busy until the block ends.
+
+    Counting and reserving under one lock: encodes starting together must not each see every
+    core idle and all split into as many bands as there are cores.
+    """
+    global _busy
+    with _lock:
+        count = band_count(width, height, unit_rows, available=idle_cores()) if bands is None else bands
+        ranges = split_rows(height, count, unit_rows)
+        _busy += len(ranges)
+    try:
+        yield ranges
+    finally:
+        with _lock:
+            _busy -= len(ranges)
+
+
 def run_bands(work: Callable[[int, int], T], bands: list[tuple[int, int]]) -> list[T]:
     """[work(top, bottom) for each band], in parallel; returns only when every band has finished
     (so callers may free what the bands read), raising the first band's error if any."""
-    global _busy
-    with _lock:
-        _busy += len(bands)
+    others = [_band_pool().submit(work, *band) for band in bands[1:]]
     try:
-        others = [_band_pool().submit(work, *band) for band in bands[1:]]
-        try:
-            first = work(*bands[0])
-        finally:
-            concurrent.futures.wait(others)
-        return [first] + [f.result() for f in others]
+        first = work(*bands[0])
     finally:
-        with _lock:
-            _busy -= len(bands)
+        concurrent.futures.wait(others)
+    return [first] + [f.result() for f in others]
 
 
 def _band_pool() -> concurrent.futures.ThreadPoolExecutor:

@@ -24,7 +24,7 @@ import ctypes.util
 import struct
 import threading
 
-from bureau_agent.desktop.bands import band_count, run_bands, split_rows
+from bureau_agent.desktop.bands import reserve, run_bands
 
 RGBX, BGRX = 2, 3  # TJPF_RGBX, TJPF_BGRX
 _SAMP_420 = 2  # TJSAMP_420: chroma halved both ways, as Pillow's default
@@ -152,15 +152,15 @@ def encode_pixels(
     if offset + (height - 1) * pitch + width * 4 > len(pixels):  # never let C read past the buffer
         raise ValueError(f"{width}x{height} pixels at offset {offset}, pitch {pitch} overrun a {len(pixels)}-byte buffer")
     base, keep = _address(pixels)
-    ranges = split_rows(height, band_count(width, height, MCU_ROWS) if bands is None else bands, MCU_ROWS)
-    interval = _interval(width, ranges[0][1] - ranges[0][0])
-    if interval > MAX_RESTART_INTERVAL:  # a band over 65535 MCUs (~16 M pixels) cannot be a DRI interval: one encode
-        ranges = [(0, height)]
 
     def band(top: int, bottom: int) -> bytes:
         return _compressor().compress(base + offset + top * pitch, width, pitch, bottom - top, pixel_format, quality)
 
-    parts = run_bands(band, ranges)  # returns once no band reads the pixels any more
+    with reserve(width, height, MCU_ROWS, bands) as ranges:
+        interval = _interval(width, ranges[0][1] - ranges[0][0])
+        if interval > MAX_RESTART_INTERVAL:  # a band over 65535 MCUs (~16 M pixels) cannot be a DRI interval: one encode
+            ranges = [(0, height)]
+        parts = run_bands(band, ranges)  # returns once no band reads the pixels any more
     del keep
     return parts[0] if len(parts) == 1 else join_bands(parts, height, interval)
 

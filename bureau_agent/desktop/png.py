@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 
 from PIL import Image, ImageChops
 
-from bureau_agent.desktop.bands import band_count, run_bands, split_rows
+from bureau_agent.desktop.bands import reserve, run_bands
 
 try:
     from isal import isal_zlib as _deflate_lib
@@ -128,7 +128,6 @@ def encode_png(image: Image.Image, level: int = 1, chunk_rows: int = 16, bands: 
     # one of the big memory blocks Pillow keeps for reuse.
     (first_row,) = _packed_rows(image, 1, 0, 1)
     filtered = up_filter(image)
-    ranges = split_rows(height, band_count(width, height, chunk_rows) if bands is None else bands, chunk_rows)
 
     def deflate_band(top: int, bottom: int) -> tuple[bytes, int, int]:
         """(raw deflate data, Adler-32 and length of the scanlines) of rows top..bottom."""
@@ -145,7 +144,8 @@ def encode_png(image: Image.Image, level: int = 1, chunk_rows: int = 16, bands: 
         parts.append(compressor.flush(zlib.Z_FINISH if bottom == height else zlib.Z_SYNC_FLUSH))
         return b"".join(parts), adler, length
 
-    deflated = run_bands(deflate_band, ranges)
+    with reserve(width, height, chunk_rows, bands) as ranges:
+        deflated = run_bands(deflate_band, ranges)
     adler = deflated[0][1]
     for _, band_adler, band_length in deflated[1:]:
         adler = adler32_combine(adler, band_adler, band_length)

@@ -1,4 +1,4 @@
-"""Bands: results in order, every band finished before the caller goes on, busy cores counted."""
+"""Bands: results in order, every band finished before the caller goes on, busy cores reserved at once."""
 
 from __future__ import annotations
 
@@ -39,10 +39,39 @@ def test_a_failing_band_raises_only_after_every_band_finished() -> None:
 
 def test_bands_in_progress_leave_fewer_idle_cores() -> None:
     seen = []
-    bands.run_bands(lambda top, bottom: seen.append(bands.idle_cores()), [(0, 10)])
+    with bands.reserve(1, 10, bands=1) as ranges:
+        assert ranges == [(0, 10)]
+        bands.run_bands(lambda top, bottom: seen.append(bands.idle_cores()), ranges)
     assert seen == [max(1, bands.cores() - 1)]
     assert bands.idle_cores() == bands.cores()  # nothing running any more
     assert bands.band_count(1920, 1080, available=1) == 1
+
+
+def test_encodes_starting_together_share_the_idle_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counting the idle cores and reserving them is one step: of eight encodes that start at
+    once on three cores one gets three bands and the others one each, never three each."""
+    monkeypatch.setattr(bands, "cores", lambda: 3)
+    start, hold = threading.Barrier(8), threading.Barrier(8)
+    counts: list[int] = []
+
+    def encode() -> None:
+        start.wait()
+        with bands.reserve(4000, 4000, 16) as ranges:
+            counts.append(len(ranges))
+            hold.wait()  # every reservation is held while the others are made
+
+    threads = [threading.Thread(target=encode) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(counts) == [1] * 7 + [3]
+    assert bands.idle_cores() == 3  # every reservation given back
+    with bands.reserve(4000, 4000, 16) as first, bands.reserve(4000, 4000, 16) as second:
+        assert (len(first), len(second)) == (3, 1)
+    with pytest.raises(RuntimeError), bands.reserve(4000, 4000, 16):
+        raise RuntimeError("an encode failed")
+    assert bands.idle_cores() == 3
 
 
 def test_band_count_and_rows() -> None:
