@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from bureau_agent.api.http import json_response, read_json
-from bureau_agent.api.middleware import error_middleware
+from bureau_agent.api.middleware import error_middleware, payload_too_large
 from bureau_agent.api.schema import Schema, enum, integer, obj, string
 from bureau_agent.controlplane.config import ControlPlaneConfig
 from bureau_agent.controlplane.desktops import DesktopManager, LocalDesktop
@@ -25,7 +25,7 @@ from bureau_agent.controlplane.errors import Forbidden, RateLimited
 from bureau_agent.controlplane.keys import ApiKey, KeyStore
 from bureau_agent.controlplane.proxy import AgentClient
 from bureau_agent.controlplane.ratelimit import RateLimiter
-from bureau_agent.errors import InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
+from bureau_agent.errors import InvalidRequest, NotFound, Unauthorized
 from bureau_agent.serving import start_listening, wait_for_stop_signal
 
 log = logging.getLogger("bureau_agent.controlplane")
@@ -181,9 +181,12 @@ async def heartbeat(request: web.Request) -> web.Response:
     ok = hmac.compare_digest(presented, (expected or "\0").encode("utf-8"))
     if not ok or expected is None:
         raise Unauthorized("This heartbeat does not carry the desktop's current agent token.")
-    if request.content_length is not None and request.content_length > MAX_BEAT_BYTES:
-        raise PayloadTooLarge(f"A heartbeat is limited to {MAX_BEAT_BYTES} bytes.")
-    beat = await read_json(request, BEAT)
+    try:
+        # A clone with its own cap: the limit also holds for a chunked body, which has no
+        # Content-Length to check up front (read_json has no size parameter of its own).
+        beat = await read_json(request.clone(client_max_size=MAX_BEAT_BYTES), BEAT)
+    except web.HTTPRequestEntityTooLarge:
+        raise payload_too_large(MAX_BEAT_BYTES) from None  # the middleware would name max_body_bytes
     if beat["desktopId"] != desktop.id:
         raise InvalidRequest(f"desktopId {beat['desktopId']!r} does not match the desktop {desktop.id} of this URL.")
     accepted = desktop.liveness.record(beat)

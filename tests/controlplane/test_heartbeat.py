@@ -5,6 +5,7 @@ The desktop's own agent is told to beat elsewhere (a closed port), so only these
 
 from __future__ import annotations
 
+import http.client
 import json
 import uuid
 from collections.abc import Callable
@@ -23,21 +24,23 @@ def plane(make_plane: Callable[..., Plane]) -> Plane:
     return make_plane(agent_args=["--set", f"heartbeat_url={NOWHERE}"])
 
 
+BEAT: dict[str, Any] = {
+    "desktopId": MAIN,
+    "state": "ready",
+    "agentReady": True,
+    "bootId": "b",
+    "seq": 1,
+    "version": "test",
+    "uptimeS": 1.0,
+    "display": {"name": ":9", "connected": True, "width": 1, "height": 1},
+    "chat": {"configured": False, "reachable": False},
+    "metrics": {},
+    "sentAt": "2026-01-01T00:00:00Z",
+}
+
+
 def _beat(plane: Plane, desktop: str = MAIN, token: str | None = None, auth: bool = True, **fields: Any) -> Reply:
-    body = {
-        "desktopId": desktop,
-        "state": "ready",
-        "agentReady": True,
-        "bootId": "b",
-        "seq": 1,
-        "version": "test",
-        "uptimeS": 1.0,
-        "display": {"name": ":9", "connected": True, "width": 1, "height": 1},
-        "chat": {"configured": False, "reachable": False},
-        "metrics": {},
-        "sentAt": "2026-01-01T00:00:00Z",
-        **fields,
-    }
+    body = {**BEAT, "desktopId": desktop, **fields}
     headers = {"Content-Type": "application/json"}
     if auth:
         headers["Authorization"] = f"Bearer {token or plane.agent_token(desktop)}"
@@ -65,6 +68,27 @@ def test_malformed_beats_are_400(plane: Plane) -> None:
     assert reply.status == 400 and "state" in reply.json["error"]["message"]
     reply = _beat(plane, bootId=_boot(), seq="1")
     assert reply.status == 400 and "seq" in reply.json["error"]["message"]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_beat_over_64_kib_is_413_even_chunked(plane: Plane, chunked: bool) -> None:
+    # A chunked body announces no Content-Length: the cap must hold while the body is read.
+    def send(padding: int) -> Reply:
+        body = json.dumps({**BEAT, "bootId": _boot(), "padding": "x" * padding}).encode()
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {plane.agent_token(MAIN)}"}
+        data: Any = (body[i : i + 8192] for i in range(0, len(body), 8192)) if chunked else body
+        conn = http.client.HTTPConnection("127.0.0.1", plane.port, timeout=30)
+        try:
+            conn.request("POST", f"/agent/v1/desktops/{MAIN}/heartbeat", body=data, headers=headers)
+            resp = conn.getresponse()
+            return Reply(resp.status, resp.headers, resp.read())
+        finally:
+            conn.close()
+
+    reply = send(100 * 1024)
+    assert (reply.status, reply.code) == (413, "payload_too_large"), reply.body
+    assert "65536" in reply.json["error"]["message"]
+    assert send(16 * 1024).status == 200  # a beat under the cap, sent the same way, is fine
 
 
 def test_unknown_desktop_is_404(plane: Plane) -> None:
