@@ -5,20 +5,30 @@ submitted to it (`await display.call(fn)`); the event loop never talks to X itse
 pings the server; when the server goes away the connection is dropped, `connected` turns false
 and listeners are told; reconnection is retried until the server returns. Each new connection
 gets a new `generation`, so that caches built on an old one (keyboard maps) can be thrown away.
+
+The ping reads the root window's size, so a resized screen (RandR) is seen within one interval.
+A server that stops answering (SIGSTOP, a hung driver) would keep the owner thread blocked in a
+read forever; after ping_timeout_s the socket is shut down from the loop, which fails the stuck
+call and everything queued behind it at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
+import os
+import socket
+import struct
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from Xlib import X
 from Xlib import display as xdisplay
 from Xlib import error as xerror
+from Xlib.support import unix_connect
 
 from bureau_agent.aio import wait_event
 from bureau_agent.errors import DisplayUnavailable
@@ -68,6 +78,7 @@ class Display:
         self._monitor: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closing = False
+        self._silent = False  # the last server stopped answering: probe before connecting again
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -80,8 +91,11 @@ class Display:
         if self._monitor is not None:
             self._monitor.cancel()
             await asyncio.gather(self._monitor, return_exceptions=True)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._drop_connection)
+        drop = asyncio.get_running_loop().run_in_executor(self._executor, self._drop_connection)
+        done, _ = await asyncio.wait({drop}, timeout=self.ping_timeout_s)
+        if not done:  # the owner is stuck on a server that stopped answering: unblock it
+            self._break_connection()
+            await drop
         self._executor.shutdown(wait=True)
 
     def add_listener(self, listener: Listener) -> None:
@@ -136,21 +150,37 @@ class Display:
 
     async def _ping(self) -> None:
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._executor, self._run_on_owner, _round_trip, ())
-        try:
-            await asyncio.wait_for(fut, self.ping_timeout_s)
-        except asyncio.TimeoutError:
+        fut = loop.run_in_executor(self._executor, self._run_on_owner, _screen_size, ())
+        done, _ = await asyncio.wait({fut}, timeout=self.ping_timeout_s)
+        if not done:
+            self._break_connection()
+            self._silent = True
             await self._lost(TimeoutError("the X server did not answer a ping"))
+            if fut.done():
+                fut.exception()  # it failed because the socket was shut down: nothing more to say
+            return
+        try:
+            width, height = fut.result()
         except CONNECTION_ERRORS as exc:
             await self._lost(exc)
+            return
+        if (width, height) != (self.state.width, self.state.height):
+            log.info("screen size changed", extra={"display": self.name, "width": width, "height": height})
+            self.state = dataclasses.replace(self.state, width=width, height=height)
 
     async def _try_connect(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._silent:
+            # Connecting to a server that accepts but never answers would block the owner
+            # thread in python-xlib's setup read, out of reach of any timeout: ask first.
+            if not await loop.run_in_executor(None, _answers_setup, self.name, self.ping_timeout_s):
+                return
         try:
             state = await loop.run_in_executor(self._executor, self._connect)
         except Exception as exc:  # any failure to connect just means "not yet"
             log.debug("display connect failed", extra={"display": self.name, "error": str(exc)})
             return
+        self._silent = False
         self._set_state(state)
         log.info("display connected", extra={"display": self.name, "width": state.width, "height": state.height})
 
@@ -174,6 +204,13 @@ class Display:
             has_xtest=has_xtest,
             generation=self._generation,
         )
+
+    def _break_connection(self) -> None:
+        """From the loop: shut the socket down, so a read blocked on the owner thread fails now."""
+        conn = self._conn
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.display.socket.shutdown(socket.SHUT_RDWR)
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -203,5 +240,33 @@ class Display:
                     log.exception("display listener failed")
 
 
-def _round_trip(conn: xdisplay.Display) -> None:
-    conn.get_input_focus()
+SETUP_REQUEST = struct.pack("<BxHHHHxx", ord("l"), 11, 0, 0, 0)  # little-endian, X11.0, no auth
+
+
+def _answers_setup(name: str | None, timeout_s: float) -> bool:
+    """Whether the local X server on `name` answers a connection setup within timeout_s.
+
+    Any answer counts (an authorization failure too). Remote displays are not probed.
+    """
+    _, _, host, number, _ = unix_connect.get_display(name)
+    if host not in ("", "unix"):
+        return True
+    path = f"/tmp/.X11-unix/X{number}"
+    address = path if os.path.exists(path) else "\0" + path
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout_s)
+            sock.connect(address)
+            sock.sendall(SETUP_REQUEST)
+            return bool(sock.recv(1))
+    except socket.timeout:
+        return False
+    except OSError:
+        return True  # no server there: python-xlib's own connect says so
+
+
+def _screen_size(conn: xdisplay.Display) -> tuple[int, int]:
+    """One round trip: the root window's size, which follows RandR resizes (the connection
+    setup's screen size does not)."""
+    geometry = conn.screen().root.get_geometry()
+    return geometry.width, geometry.height

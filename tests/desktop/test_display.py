@@ -1,13 +1,19 @@
-"""The display owner: an X error makes it check the server at once."""
+"""The display owner: an X error makes it check the server at once; the ping follows the screen
+size and frees the owner thread from a server that stopped answering."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
+import signal
+import time
 
 import pytest
 from Xlib import error as xerror
 
 from bureau_agent.desktop.display import Display
+from bureau_agent.errors import DisplayUnavailable
 from tests.support.xvfb import Xvfb
 
 
@@ -46,3 +52,41 @@ async def test_an_x_error_on_a_live_server_keeps_the_connection(xvfb: Xvfb) -> N
         assert await display.call(lambda conn: conn.screen().width_in_pixels) == xvfb.width
     finally:
         await display.close()
+
+
+async def test_the_ping_follows_the_screen_size(xvfb: Xvfb) -> None:
+    display = Display(xvfb.name, check_interval_s=3600)
+    await display.start()
+    try:
+        # A size from before a RandR resize (Xvfb cannot resize, so the state is made stale instead).
+        display.state = dataclasses.replace(display.state, width=640, height=480)
+        display.wake_monitor()
+        for _ in range(100):
+            if display.state.width != 640:
+                break
+            await asyncio.sleep(0.02)
+        assert (display.state.width, display.state.height) == (xvfb.width, xvfb.height)
+        assert display.connected
+    finally:
+        await display.close()
+
+
+async def test_a_server_that_stops_answering_fails_calls_fast_and_closes(own_xvfb: Xvfb) -> None:
+    display = Display(own_xvfb.name, check_interval_s=0.1, ping_timeout_s=0.5)
+    await display.start()
+    assert own_xvfb.proc is not None
+    os.kill(own_xvfb.proc.pid, signal.SIGSTOP)  # alive but silent: reads on its socket block
+    try:
+        stuck = asyncio.ensure_future(display.call(lambda conn: conn.screen().root.get_geometry()))
+        queued = asyncio.ensure_future(display.call(lambda conn: conn.get_input_focus()))
+        started = time.monotonic()
+        for call in (stuck, queued):
+            with pytest.raises(DisplayUnavailable):
+                await asyncio.wait_for(call, 10)
+        assert time.monotonic() - started < 5  # the ping timeout freed them, not the kernel
+        assert display.connected is False
+        closing = time.monotonic()
+        await asyncio.wait_for(display.close(), 10)
+        assert time.monotonic() - closing < 5
+    finally:
+        os.kill(own_xvfb.proc.pid, signal.SIGCONT)
