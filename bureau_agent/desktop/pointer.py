@@ -60,12 +60,12 @@ class Pointer:
         first = [Event(MOTION, x=at[0], y=at[1])] if at is not None else []
         try:
             if clicks > 1 and self.click_interval_s > 0:
-                for i in range(clicks):
-                    if i:
-                        await asyncio.sleep(self.click_interval_s)
+                for i in range(clicks - 1):
                     await self.injector.send((first if i == 0 else []) + _clicks(detail, 1), sync=False)
-                return await self.injector.pointer()
-            state = await self.injector.send(first + _clicks(detail, clicks))
+                    await asyncio.sleep(self.click_interval_s)
+                state = await self.injector.send(_clicks(detail, 1))  # the last click's round trip
+            else:
+                state = await self.injector.send(first + _clicks(detail, clicks))
             assert state is not None
             return state
         finally:
@@ -90,13 +90,14 @@ class Pointer:
             motion = [Event(MOTION, x=x, y=y) for x, y in steps]
             release = [Event(BUTTON_RELEASE, detail)]
             if pause <= 0:  # no pacing asked: every step still goes out, in one owner-thread call
-                await self.injector.send(press + motion + release, sync=False)
+                state = await self.injector.send(press + motion + release)
             else:
                 await self.injector.send(press, sync=True)
                 for event in motion:
                     await asyncio.sleep(pause)
                     await self.injector.send([event], sync=False)
-                await self.injector.send(release, sync=False)
-            return await self.injector.pointer()
+                state = await self.injector.send(release)
+            assert state is not None
+            return state
         finally:
             await asyncio.shield(self.injector.release_all(keys=False))

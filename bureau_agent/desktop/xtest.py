@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from Xlib import X
 from Xlib import display as xdisplay
 from Xlib.ext import xtest
 
 from bureau_agent.desktop.display import Display
+from bureau_agent.errors import DisplayUnavailable
 
 KEY_PRESS, KEY_RELEASE = X.KeyPress, X.KeyRelease
 BUTTON_PRESS, BUTTON_RELEASE = X.ButtonPress, X.ButtonRelease
 MOTION = X.MotionNotify
 
 
-@dataclasses.dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):  # a tuple: a 100k-character text makes ~400k of them, on the loop
     kind: int  # KEY_PRESS, KEY_RELEASE, BUTTON_PRESS, BUTTON_RELEASE or MOTION
     detail: int = 0  # keycode or button
     x: int = 0
@@ -86,6 +87,8 @@ class Injector:
 
         guard(conn), if given, runs on the owner thread first; False sends nothing (NotSent).
         """
+        if self.display.state.connected and not self.display.state.has_xtest:
+            raise DisplayUnavailable(f"The X display {self.display.name} has no XTEST extension, so input cannot be sent.")
         self._check_generation()
         # Record presses before sending: if the call fails midway, release_all() still frees them.
         pressed_keys = {ev.detail for ev in events if ev.kind == KEY_PRESS} - set(self.held_keys)
@@ -106,11 +109,6 @@ class Injector:
                 self.held_keys.pop(ev.detail, None)
             elif ev.kind == BUTTON_RELEASE:
                 self.held_buttons.discard(ev.detail)
-        return state
-
-    async def pointer(self) -> PointerState:
-        state = await self.send((), sync=True)
-        assert state is not None
         return state
 
     async def release_all(self, *, keys: bool = True) -> None:

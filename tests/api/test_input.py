@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
@@ -127,6 +128,25 @@ async def test_without_a_display_input_is_503(make_agent: Callable[..., Any]) ->
     for path, body in [("/v1/click", {"x": 1, "y": 1}), ("/v1/type", {"text": "a"}), ("/v1/key", {"key": "a"})]:
         data = await post(client, path, body, status=503)
         assert data["error"]["code"] == "display_unavailable"
+
+
+class XvfbWithoutXtest(Xvfb):
+    def _args(self) -> list[str]:
+        return [*super()._args(), "-extension", "XTEST"]
+
+
+@pytest.fixture
+def xvfb_without_xtest() -> Iterator[Xvfb]:
+    server = XvfbWithoutXtest().start()
+    yield server
+    server.stop()
+
+
+async def test_without_xtest_input_is_503_not_a_crash(xvfb_without_xtest: Xvfb, make_agent: Callable[..., Any]) -> None:
+    client = await make_agent(xvfb_without_xtest.name)  # the server outlives the agent (fixture order)
+    for path, body in [("/v1/click", {"x": 1, "y": 1}), ("/v1/type", {"text": "a"}), ("/v1/key", {"key": "a"})]:
+        data = await post(client, path, body, status=503)
+        assert data["error"]["code"] == "display_unavailable" and "XTEST" in data["error"]["message"]
 
 
 async def test_input_works_again_after_the_x_server_restarts(own_xvfb: Xvfb, make_agent: Callable[..., Any]) -> None:
