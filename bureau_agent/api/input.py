@@ -12,13 +12,14 @@ from bureau_agent.api.http import json_response, read_json
 from bureau_agent.api.routes import Route
 from bureau_agent.api.schema import array, enum, integer, obj, string
 from bureau_agent.desktop.input_service import InputService, InputSettings
+from bureau_agent.desktop.pointer import BUTTONS, WHEEL
 
 if TYPE_CHECKING:
     from bureau_agent.desktop.xtest import PointerState
 
 INPUT = web.AppKey("input", InputService)
 
-BUTTON = enum("left", "middle", "right", "back", "forward", description="mouse button")
+BUTTON = enum(*BUTTONS, description="mouse button")
 MODIFIERS = array(string(64, min_length=1), 16, description="key names held during the action")
 POINT = obj({"x": integer(description="screen x in pixels"), "y": integer(description="screen y in pixels")}, ("x", "y"))
 POINTER_RESPONSE = obj(
@@ -41,14 +42,14 @@ DRAG = obj(
         "to": POINT,
         "button": BUTTON,
         "modifiers": MODIFIERS,
-        "durationMs": integer(0, 10_000, description="time spread over the motion steps (default 300)"),
+        "durationMs": integer(0, 10_000, description="time spread over the motion steps (default: input_drag_duration_ms)"),
         "path": array(POINT, 256),
     },
     ("from", "to"),
 )
 SCROLL = obj(
     {
-        "direction": enum("up", "down", "left", "right"),
+        "direction": enum(*WHEEL),
         "amount": integer(1, 100, description="wheel clicks (default 3)"),
         "x": integer(),
         "y": integer(),
@@ -130,17 +131,7 @@ async def key(request: web.Request) -> web.Response:
 
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
     """The input service of the app's display; on shutdown it releases all and restores the map."""
-    settings = app[context.SETTINGS]
-    service = InputService(
-        app[context.DISPLAY],
-        InputSettings(
-            click_interval_ms=settings.input_click_interval_ms,
-            mapping_pause_ms=settings.input_mapping_pause_ms,
-            mapping_settle_ms=settings.input_mapping_settle_ms,
-            mapping_restore_ms=settings.input_mapping_restore_ms,
-            drag_duration_ms=settings.input_drag_duration_ms,
-        ),
-    )
+    service = InputService(app[context.DISPLAY], InputSettings.from_settings(app[context.SETTINGS]))
     app[INPUT] = service
     try:
         yield

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 
+from bureau_agent.config import FIELDS_BY_NAME, Settings
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.keyboard import Keyboard
 from bureau_agent.desktop.keynames import Key, check_typeable, keysym_for_name, parse_keys
@@ -19,13 +20,24 @@ from bureau_agent.desktop.xtest import Injector, PointerState
 from bureau_agent.errors import InvalidRequest, OutOfBounds
 
 
+def _default(name: str) -> int:
+    default: int = FIELDS_BY_NAME[f"input_{name}"].default
+    return default
+
+
 @dataclasses.dataclass(frozen=True)
 class InputSettings:
-    click_interval_ms: int = 15
-    mapping_pause_ms: int = 5
-    mapping_settle_ms: int = 50
-    mapping_restore_ms: int = 500
-    drag_duration_ms: int = 300
+    """The input_* settings (defaults from the configuration registry)."""
+
+    click_interval_ms: int = _default("click_interval_ms")
+    mapping_pause_ms: int = _default("mapping_pause_ms")
+    mapping_settle_ms: int = _default("mapping_settle_ms")
+    mapping_restore_ms: int = _default("mapping_restore_ms")
+    drag_duration_ms: int = _default("drag_duration_ms")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InputSettings:
+        return cls(**{field.name: getattr(settings, f"input_{field.name}") for field in dataclasses.fields(cls)})
 
 
 class InputService:
@@ -116,7 +128,10 @@ class InputService:
         try:
             await asyncio.wait_for(self.lock.acquire(), 5)
         except asyncio.TimeoutError:
-            pass  # a call still stuck: clean up anyway, the map and keys matter more
-        else:
+            # A call still stuck: clean up anyway, the map and keys matter more.
+            await self.keyboard.cleanup(defer=False)
+            return
+        try:  # holding the lock, so a deferred restore cannot run halfway alongside
+            await self.keyboard.cleanup(defer=False)
+        finally:
             self.lock.release()
-        await self.keyboard.cleanup(defer=False)
