@@ -114,7 +114,6 @@ class Borrowed:
     def __init__(self, spare: Sequence[int]) -> None:
         self._free = sorted(spare, reverse=True)  # pop() gives the lowest: bindings stay contiguous
         self._bound: collections.OrderedDict[int, int] = collections.OrderedDict()  # keysym → keycode
-        self.touched: set[int] = set()  # every keycode ever bound: what must be restored
 
     @property
     def capacity(self) -> int:
@@ -136,7 +135,6 @@ class Borrowed:
                 return None
             keycode = self._bound.pop(victim)
         self._bound[keysym] = keycode
-        self.touched.add(keycode)
         return keycode
 
 

@@ -55,9 +55,6 @@ def _keysym_names() -> tuple[dict[str, int], dict[str, int]]:
 
 
 _EXACT, _LOWER = _keysym_names()
-_NAME_OF: dict[int, str] = {}
-for _name, _value in sorted(_EXACT.items(), reverse=True):
-    _NAME_OF[_value] = _name
 _UNICODE_NAME = re.compile(r"[uU]\+?([0-9a-fA-F]{4,6})")
 _HEX_KEYSYM = re.compile(r"0[xX]([0-9a-fA-F]{1,8})")
 
@@ -71,10 +68,6 @@ for _ks, _cp in sorted(KEYSYM_TO_CODEPOINT.items()):
 class Key:
     name: str  # as the caller wrote it
     keysym: int
-
-
-def keysym_name(keysym: int) -> str:
-    return _NAME_OF.get(keysym) or (f"U+{keysym - UNICODE_KEYSYM_BASE:04X}" if keysym > UNICODE_KEYSYM_BASE else hex(keysym))
 
 
 def keysym_for_name(name: str) -> int:
@@ -97,8 +90,13 @@ def keysym_for_name(name: str) -> int:
     raise UnknownKey(f"Unknown key name {name!r}: not an X keysym name nor an alias.", details={"key": name})
 
 
+def _printable(cp: int) -> bool:
+    """Not a control character (C0, DEL, C1), not a surrogate, within Unicode."""
+    return not (cp < 0x20 or 0x7F <= cp < 0xA0 or 0xD800 <= cp < 0xE000 or cp > 0x10FFFF)
+
+
 def _valid_codepoint(cp: int, name: str) -> int:
-    if cp < 0x20 or 0x7F <= cp < 0xA0 or 0xD800 <= cp < 0xE000 or cp > 0x10FFFF:
+    if not _printable(cp):
         raise UnknownKey(f"Unknown key name {name!r}: not a printable Unicode character.", details={"key": name})
     return cp
 
@@ -143,11 +141,8 @@ def char_keysyms(ch: str) -> list[int]:
 def check_typeable(text: str) -> None:
     """InvalidRequest naming the first character that cannot be typed (controls, lone surrogates)."""
     for index, ch in enumerate(text):
-        cp = ord(ch)
-        if ch in "\n\r\t":
-            continue
-        if cp < 0x20 or 0x7F <= cp < 0xA0 or 0xD800 <= cp < 0xE000:
+        if ch not in "\n\r\t" and not _printable(ord(ch)):
             raise InvalidRequest(
-                f"text has the control or invalid character U+{cp:04X} at index {index}, which cannot be typed.",
+                f"text has the control or invalid character U+{ord(ch):04X} at index {index}, which cannot be typed.",
                 details={"field": "text", "index": index},
             )

@@ -1,8 +1,8 @@
 """agentReady: the display is connected, XTest is present and a screen capture works.
 
-Re-checked every `interval_s`, at once when the display connects or is lost, and at once when
-someone calls recheck() (for example after an X error). So it turns false within about a
-second of the X server dying and true again when it returns, without restarting the agent.
+Re-checked every `interval_s` and at once when the display connects or is lost (the display
+owner pings at once after an X error). So it turns false within about a second of the X server
+dying and true again when it returns, without restarting the agent.
 Each check carries a fix, so `bureau-agent doctor` and the logs say what to do.
 """
 
@@ -63,7 +63,6 @@ class Readiness:
         self.capturer = capturer
         self.interval_s = interval_s
         self.ready = False
-        self.problems: list[str] = ["not checked yet"]
         self.checks: list[Check] = []
         self._listeners: list[Callable[[bool], None]] = []
         self._task: asyncio.Task[None] | None = None
@@ -76,9 +75,10 @@ class Readiness:
         """listener(ready) runs on the event loop each time agentReady flips."""
         self._listeners.append(listener)
 
-    def recheck(self) -> None:
-        """Check again now (after an X error, a failed capture…) rather than at the next tick."""
-        self._wake.set()
+    @property
+    def problems(self) -> list[str]:
+        """What keeps the agent from being ready, from the last checks."""
+        return [c.detail for c in self.checks if not c.ok] if self.checks else ["not checked yet"]
 
     async def start(self) -> None:
         await self.check()
@@ -96,7 +96,7 @@ class Readiness:
             problems = [c.detail for c in checks if not c.ok]
             if problems and self.display.connected:
                 self.display.wake_monitor()  # a failed capture often means the server is gone
-            self.checks, self.problems = checks, problems
+            self.checks = checks
             ready = not problems
             if ready != self.ready:
                 self.ready = ready

@@ -76,17 +76,6 @@ async def test_false_within_two_seconds_of_the_server_dying_and_true_when_it_ret
     assert flips == [False, True]
 
 
-async def test_recheck_runs_at_once(make_readiness: Callable[..., Any], own_xvfb: Xvfb) -> None:
-    # Neither the display monitor nor the readiness tick would notice for a minute.
-    readiness = await make_readiness(own_xvfb.name, interval_s=60, check_interval_s=60)
-    await asyncio.sleep(0.1)  # the check queued by the display's first connect has run
-    own_xvfb.kill()
-    await asyncio.sleep(0.2)
-    assert readiness.ready is True  # nobody has looked yet
-    readiness.recheck()
-    await wait_for(lambda: not readiness.ready, timeout=2.0)
-
-
 async def test_an_x_server_without_xtest_is_not_ready_and_says_how_to_fix_it(
     make_readiness: Callable[..., Any], xvfb_without_xtest: Xvfb
 ) -> None:
