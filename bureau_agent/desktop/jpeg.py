@@ -12,7 +12,10 @@ Why not Pillow's save: it needs the frame converted to RGB first and encodes on 
   bands' entropy-coded data are joined with restart markers (RSTn) under one header whose DRI
   says a restart comes every band-of-MCUs. A decoder resets its DC predictors at each RSTn,
   exactly where each band's encoder started from zero, so the result is a valid baseline JPEG
-  that decodes to the same pixels as one encode of the whole frame.
+  that decodes to the same pixels as one encode of the whole frame. That needs every band
+  encoded with the same tables and no restart markers of its own, which libturbojpeg's
+  environment variables (TJ_OPTIMIZE, TJ_RESTART, TJ_PROGRESSIVE, TJ_ARITHMETIC) break: bands
+  that differ are never joined, the image is encoded again in one piece.
 Figures (1920x1080, 2 cores) in docs/screenshot.md. Without libturbojpeg (package libturbojpeg0
 on Debian, libturbojpeg on Ubuntu) `available()` is False and the caller uses Pillow.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import struct
 import threading
 
@@ -32,7 +36,14 @@ MCU_ROWS = 16  # pixel rows in an MCU at 4:2:0
 MCU_COLUMNS = 16
 MAX_RESTART_INTERVAL = 0xFFFF  # DRI holds 16 bits
 
-_SOF0, _SOS, _EOI, _RST0 = 0xC0, 0xDA, 0xD9, 0xD0
+_SOF0, _SOS, _EOI, _RST0, _DRI = 0xC0, 0xDA, 0xD9, 0xD0, 0xDD
+
+log = logging.getLogger("bureau_agent.jpeg")
+_warned = False  # the one-band fallback is reported once, not on every screenshot
+
+
+class Unjoinable(ValueError):
+    """Band JPEGs that cannot be joined by restart markers (see join_bands)."""
 
 
 class _Library:
@@ -122,7 +133,7 @@ def _interval(width: int, band_rows: int) -> int:
     return (band_rows // MCU_ROWS) * -(-width // MCU_COLUMNS)
 
 
-def _address(pixels: bytes | bytearray | memoryview) -> tuple[int, object]:
+def _address(pixels: bytes | bytearray) -> tuple[int, object]:
     """The address of pixels' first byte, and the object that must stay alive while it is used."""
     if isinstance(pixels, bytes):
         keep = ctypes.c_char_p(pixels)  # points at the bytes object's own buffer: no copy
@@ -132,7 +143,7 @@ def _address(pixels: bytes | bytearray | memoryview) -> tuple[int, object]:
 
 
 def encode_pixels(
-    pixels: bytes | bytearray | memoryview,
+    pixels: bytes | bytearray,
     width: int,
     height: int,
     quality: int,
@@ -162,7 +173,16 @@ def encode_pixels(
             ranges = [(0, height)]
         parts = run_bands(band, ranges)  # returns once no band reads the pixels any more
     del keep
-    return parts[0] if len(parts) == 1 else join_bands(parts, height, interval)
+    if len(parts) == 1:
+        return parts[0]
+    try:
+        return join_bands(parts, height, interval)
+    except Unjoinable as exc:
+        global _warned
+        if not _warned:
+            _warned = True
+            log.warning("JPEG bands cannot be joined, encoding in one band", extra={"reason": str(exc)})
+        return encode_pixels(pixels, width, height, quality, pixel_format, pitch=pitch, offset=offset, bands=1)
 
 
 def _segments(jpeg: bytes) -> tuple[int, int, int]:
@@ -182,20 +202,32 @@ def _segments(jpeg: bytes) -> tuple[int, int, int]:
                 raise ValueError("SOS before a baseline SOF0")
             return sof, pos, pos + 2 + length
         elif 0xC1 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            raise ValueError(f"not a baseline JPEG (SOF marker {marker:#x})")
+            raise Unjoinable(f"not a baseline JPEG (SOF marker {marker:#x})")
+        elif marker == _DRI:  # restart markers of its own would clash with those joining the bands
+            raise Unjoinable("a band has its own restart interval")
         pos += 2 + length
     raise ValueError("no SOS marker")
 
 
 def join_bands(parts: list[bytes], height: int, interval: int) -> bytes:
     """One JPEG of the full height from band JPEGs of equal MCU count (the last may be shorter),
-    all encoded with the same tables, by restart markers between their entropy-coded data."""
+    by restart markers between their entropy-coded data.
+
+    Only part 0's header is kept, so every part's must be the same (tables, sampling, width,
+    scan), but for SOF0's height; and no part may have a restart interval of its own. Otherwise
+    Unjoinable: joined, the file would decode to garbage.
+    """
     sof, sos, data = _segments(parts[0])
-    header = bytearray(parts[0][:sos])
-    struct.pack_into(">H", header, sof + 5, height)  # SOF0: marker, length, precision, then height
-    out = [bytes(header), struct.pack(">HHH", 0xFFDD, 4, interval), parts[0][sos:-2]]
+    first = parts[0]
+    height_at = sof + 5  # SOF0: marker, length, precision, then the height (2 bytes)
+    for part in parts[1:]:
+        same = _segments(part) == (sof, sos, data) and part[:height_at] == first[:height_at]
+        if not same or part[height_at + 2 : data] != first[height_at + 2 : data]:
+            raise Unjoinable("the bands were encoded with different headers (tables)")
+    header = bytearray(first[:sos])
+    struct.pack_into(">H", header, height_at, height)
+    out = [bytes(header), struct.pack(">HHH", 0xFF00 | _DRI, 4, interval), first[sos:-2]]
     for i, part in enumerate(parts[1:]):
-        _, _, data = _segments(part)
         out.append(bytes((0xFF, _RST0 + i % 8)))
         out.append(part[data:-2])
     out.append(bytes((0xFF, _EOI)))

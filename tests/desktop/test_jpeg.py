@@ -7,7 +7,6 @@ import io
 import random
 import struct
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -116,10 +115,36 @@ def test_the_frame_path_is_as_faithful_as_pillow(monkeypatch: pytest.MonkeyPatch
     assert mean_error(decode(encode(frame, "jpeg", 80, region=Region(101, 50, 400, 300))), truth) > fast_error * 2  # it can fail
 
 
-def test_bands_run_on_the_band_threads() -> None:
-    width, height = 1920, 1080
-    jpeg.encode_pixels(bytes(width * height * 4), width, height, 80, bands=2)
-    assert any(t.name.startswith("band") for t in threading.enumerate())
+@pytest.mark.parametrize(
+    "variable,value", [("TJ_OPTIMIZE", "1"), ("TJ_RESTART", "1"), ("TJ_RESTART", "5B"), ("TJ_PROGRESSIVE", "1"), ("TJ_ARITHMETIC", "1")]
+)
+def test_libturbojpeg_environment_never_makes_a_corrupt_join(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, value: str
+) -> None:
+    """libturbojpeg reads these on every encode: Huffman tables of each band's own, restart
+    markers of each band's own, other SOFs. Such bands are not joined; one encode of the whole is."""
+    width, height = 640, 480
+    pixels = busy_image(width, height).tobytes("raw", "BGRX")
+    plain = jpeg.encode_pixels(pixels, width, height, 80, bands=1)
+    monkeypatch.setenv(variable, value)
+    banded = jpeg.encode_pixels(pixels, width, height, 80, bands=2)
+    assert banded == jpeg.encode_pixels(pixels, width, height, 80, bands=1) != plain  # the variable took effect
+    path = tmp_path / "banded.jpg"
+    path.write_bytes(banded)
+    assert subprocess.run(["identify", "-regard-warnings", str(path)], capture_output=True).returncode == 0
+    if variable != "TJ_ARITHMETIC":  # Pillow's libjpeg does not decode arithmetic coding
+        assert ImageChops.difference(decode(plain).convert("RGB"), decode(banded).convert("RGB")).getbbox() is None
+
+
+def test_bands_with_different_tables_are_not_joined() -> None:
+    width, height = 256, 64
+    image = busy_image(width, height)
+    top, bottom = (image.crop((0, y, width, y + 32)).tobytes("raw", "BGRX") for y in (0, 32))
+    parts = [jpeg.encode_pixels(top, width, 32, 80), jpeg.encode_pixels(bottom, width, 32, 80)]
+    assert jpeg.join_bands(parts, height, 32)[:2] == b"\xff\xd8"  # same tables: joined
+    parts[1] = jpeg.encode_pixels(bottom, width, 32, 81)
+    with pytest.raises(jpeg.Unjoinable, match="headers"):
+        jpeg.join_bands(parts, height, 32)
 
 
 def test_reading_past_the_buffer_is_refused() -> None:
