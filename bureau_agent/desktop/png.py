@@ -30,17 +30,21 @@ except ImportError:  # pragma: no cover - python-isal ships wheels for the platf
     _deflate_lib = zlib  # type: ignore[no-redef]
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-FILTER_NONE, FILTER_UP = 0, 2
+FILTER_UP = 2
 MAX_DIMENSION = 2**31 - 1  # PNG's limit for sizes and chunk lengths
-_crc32: Callable[[bytes], int] = getattr(_deflate_lib, "crc32", zlib.crc32)
+_crc32: Callable[[bytes, int], int] = getattr(_deflate_lib, "crc32", zlib.crc32)
 _adler32: Callable[[bytes, int], int] = getattr(_deflate_lib, "adler32", zlib.adler32)
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", _crc32(kind + data) & 0xFFFFFFFF)
+def _chunk(kind: bytes, parts: list[bytes]) -> list[bytes]:
+    """A chunk as pieces for one final join: its data stays in the parts it was made in."""
+    crc = _crc32(kind, 0)
+    for part in parts:
+        crc = _crc32(part, crc)
+    return [struct.pack(">I", sum(map(len, parts))), kind, *parts, struct.pack(">I", crc & 0xFFFFFFFF)]
 
 
-def raw_rows(data: bytes | bytearray | memoryview, width: int, height: int, filter_type: int = FILTER_NONE) -> bytes:
+def raw_rows(data: bytes | bytearray | memoryview, width: int, height: int, filter_type: int) -> bytes:
     """The PNG scanlines: each row of (already filtered) RGB bytes preceded by its filter type."""
     stride = width * 3
     if len(data) != stride * height:
@@ -50,25 +54,18 @@ def raw_rows(data: bytes | bytearray | memoryview, width: int, height: int, filt
     return bytes([filter_type]).join([b"", *(view[i : i + stride] for i in range(0, len(view), stride))])
 
 
-def _png_file(width: int, height: int, idat: bytes) -> bytes:
-    if len(idat) > MAX_DIMENSION:
+def _png_file(width: int, height: int, idat: list[bytes]) -> bytes:
+    """The file, joined once, from the IDAT data in pieces (the zlib stream as made)."""
+    if sum(map(len, idat)) > MAX_DIMENSION:
         raise ValueError(f"{width}x{height} compresses to more than one IDAT chunk can hold")
     # IHDR: width, height, bit depth 8, colour type 2 (RGB), deflate, adaptive filtering, no interlace.
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"".join((SIGNATURE, _chunk(b"IHDR", ihdr), _chunk(b"IDAT", idat), _chunk(b"IEND", b"")))
+    return b"".join([SIGNATURE, *_chunk(b"IHDR", [ihdr]), *_chunk(b"IDAT", idat), *_chunk(b"IEND", [])])
 
 
 def _check_size(width: int, height: int) -> None:
     if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION):
         raise ValueError(f"bad PNG size {width}x{height}")
-
-
-def write_png(
-    data: bytes | bytearray | memoryview, width: int, height: int, *, filter_type: int = FILTER_NONE, level: int = 1
-) -> bytes:
-    """A PNG file from packed 8-bit RGB rows, top to bottom, already filtered with filter_type."""
-    _check_size(width, height)
-    return _png_file(width, height, _deflate_lib.compress(raw_rows(data, width, height, filter_type), level))
 
 
 def up_filter(image: Image.Image) -> Image.Image:
@@ -129,8 +126,8 @@ def encode_png(image: Image.Image, level: int = 1, chunk_rows: int = 16, bands: 
     (first_row,) = _packed_rows(image, 1, 0, 1)
     filtered = up_filter(image)
 
-    def deflate_band(top: int, bottom: int) -> tuple[bytes, int, int]:
-        """(raw deflate data, Adler-32 and length of the scanlines) of rows top..bottom."""
+    def deflate_band(top: int, bottom: int) -> tuple[list[bytes], int, int]:
+        """(raw deflate data in pieces, Adler-32 and length of the scanlines) of rows top..bottom."""
         compressor = _deflate_lib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
         parts: list[bytes] = []
         adler, length = 1, 0
@@ -142,12 +139,12 @@ def encode_png(image: Image.Image, level: int = 1, chunk_rows: int = 16, bands: 
             length += len(lines)
             parts.append(compressor.compress(lines))
         parts.append(compressor.flush(zlib.Z_FINISH if bottom == height else zlib.Z_SYNC_FLUSH))
-        return b"".join(parts), adler, length
+        return parts, adler, length
 
     with reserve(width, height, chunk_rows, bands) as ranges:
         deflated = run_bands(deflate_band, ranges)
     adler = deflated[0][1]
     for _, band_adler, band_length in deflated[1:]:
         adler = adler32_combine(adler, band_adler, band_length)
-    idat = b"".join([ZLIB_HEADER, *(data for data, _, _ in deflated), struct.pack(">I", adler)])
+    idat = [ZLIB_HEADER, *(piece for pieces, _, _ in deflated for piece in pieces), struct.pack(">I", adler)]
     return _png_file(width, height, idat)

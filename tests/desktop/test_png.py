@@ -10,7 +10,17 @@ import zlib
 import pytest
 from PIL import Image, ImageDraw
 
-from bureau_agent.desktop.png import FILTER_UP, SIGNATURE, adler32_combine, encode_png, raw_rows, up_filter, write_png
+from bureau_agent.desktop import png
+from bureau_agent.desktop.png import FILTER_UP, SIGNATURE, adler32_combine, encode_png, raw_rows, up_filter
+
+FILTER_NONE = 0
+
+
+def write_png(data: bytes | bytearray, width: int, height: int, *, filter_type: int = FILTER_NONE, level: int = 1) -> bytes:
+    """The reference encoder: packed RGB rows (already filtered) as scanlines, stdlib zlib, the
+    module's chunk writer. What encode_png makes must decode like what this makes."""
+    png._check_size(width, height)
+    return png._png_file(width, height, [zlib.compress(raw_rows(data, width, height, filter_type), level)])
 
 
 def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
