@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bureau_agent.controlplane.keys import CAPABILITIES, generate_key, hash_key
+from tests.support.agentproc import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BOOT_TIMEOUT_S = 40.0
@@ -52,12 +55,6 @@ def request(
         return Reply(resp.status, resp.headers, resp.read())
     finally:
         conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = BOOT_TIMEOUT_S) -> Any:
@@ -127,15 +124,26 @@ class Plane:
         except OSError:
             return False
 
-    def stop(self) -> int:
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, and after timeout SIGKILL for the control plane and every process below it."""
         assert self.proc is not None
         if self.proc.poll() is None:
+            # Taken first: Xvfb, the window managers, apps and agents run in their own sessions,
+            # so killing the control plane alone would leave them running.
+            try:
+                children = psutil.Process(self.proc.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                children = []
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                for child in children:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        child.kill()  # psutil checks the pid was not reused since it was taken
+                psutil.wait_procs(children, timeout=10)
         return self.proc.returncode
 
     # calls ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from bureau_agent.controlplane.keys import CAPABILITIES
 from bureau_agent.system.sdnotify import SUPERVISION_VARIABLES
 from tests.controlplane.conftest import IDLE, MAIN
 from tests.controlplane.support import Plane, wait_for
+from tests.support.chat import alive
 
 CLICK = {"x": 5, "y": 5}
 
@@ -23,17 +25,10 @@ def plane(make_plane: Callable[..., Plane]) -> Plane:
     return make_plane(apps=[["xterm", "-geometry", "40x10+0+0"]])
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def test_a_desktop_has_its_processes_and_a_private_token(plane: Plane) -> None:
     runtime = plane.runtime(MAIN)
     assert set(runtime["pids"]) == {"xvfb", "wm", "app0", "agent"}
-    assert all(_alive(pid) for pid in runtime["pids"].values())
+    assert all(alive(pid) for pid in runtime["pids"].values())
     token_file = plane.state_dir(MAIN) / "agent.token"
     assert token_file.stat().st_mode & 0o777 == 0o600
     assert plane.state_dir(MAIN).stat().st_mode & 0o777 == 0o700
@@ -99,7 +94,7 @@ def test_stop_then_start_again(plane: Plane) -> None:
     reply = plane.call("POST", f"/v1/desktops/{MAIN}/stop")
     assert reply.status == 200
     assert (reply.json["status"], reply.json["agentReady"]) == ("stopped", False)
-    assert not any(_alive(pid) for pid in before["pids"].values())
+    assert not any(alive(pid) for pid in before["pids"].values())
     assert not (plane.state_dir(MAIN) / "agent.token").exists()
 
     reply = plane.call("POST", f"/v1/desktops/{MAIN}/click", body=CLICK)
@@ -133,7 +128,7 @@ def test_503_agent_not_ready_then_restart(plane: Plane) -> None:
     reply = plane.call("POST", f"/v1/desktops/{MAIN}/restart")
     assert reply.status == 202
     assert reply.json["status"] in ("booting", "running")
-    assert not _alive(runtime["pids"]["agent"])
+    assert not alive(runtime["pids"]["agent"])
     plane.wait_ready(MAIN)
     assert plane.runtime(MAIN)["pids"]["agent"] != runtime["pids"]["agent"]
     assert plane.call("POST", f"/v1/desktops/{MAIN}/click", body=CLICK).status != 503
@@ -144,7 +139,7 @@ def test_an_agent_that_dies_puts_the_desktop_in_error(plane: Plane) -> None:
     os.kill(runtime["pids"]["agent"], signal.SIGKILL)
     desktop = wait_for(lambda: (d := plane.desktop(MAIN))["status"] == "error" and d, "status error")
     assert "exited" in desktop["error"] and desktop["agentReady"] is False
-    wait_for(lambda: not any(_alive(pid) for pid in runtime["pids"].values()), "the other children to end", timeout=10)
+    wait_for(lambda: not any(alive(pid) for pid in runtime["pids"].values()), "the other children to end", timeout=10)
     reply = plane.call("POST", f"/v1/desktops/{MAIN}/click", body=CLICK)
     assert (reply.status, reply.code) == (503, "desktop_not_running")
     assert plane.call("POST", f"/v1/desktops/{MAIN}/start").status == 202
@@ -153,11 +148,33 @@ def test_an_agent_that_dies_puts_the_desktop_in_error(plane: Plane) -> None:
 
 def test_stop_during_boot_leaves_nothing_running(plane: Plane) -> None:
     assert plane.proc is not None
-    xvfbs_before = [p.pid for p in psutil.Process(plane.proc.pid).children() if p.name() == "Xvfb"]
+    control_plane = psutil.Process(plane.proc.pid)
+    before = {p.pid for p in control_plane.children(recursive=True)}
+    xvfbs_before = [p.pid for p in control_plane.children() if _name(p) == "Xvfb"]
+
+    def booted() -> list[psutil.Process]:
+        return [p for p in control_plane.children(recursive=True) if p.pid not in before]
+
     reply = plane.call("POST", f"/v1/desktops/{IDLE}/start")
     assert (reply.status, reply.json["status"]) == (202, "booting")
+    # Stop only once the boot has started something, or the test could pass with nothing to end.
+    deadline = time.monotonic() + 10
+    while not any(_name(p) == "Xvfb" for p in booted()):
+        assert time.monotonic() < deadline, "the boot started no Xvfb"
+        time.sleep(0.005)
+    spawned = booted()
+    assert plane.desktop(IDLE)["status"] == "booting"  # the agent takes far longer to answer
     reply = plane.call("POST", f"/v1/desktops/{IDLE}/stop")
     assert (reply.status, reply.json["status"]) == (200, "stopped")
-    children = psutil.Process(plane.proc.pid).children(recursive=True)
-    assert [p.pid for p in children if p.name() == "Xvfb" and _alive(p.pid)] == xvfbs_before
+    assert not [p.pid for p in spawned if alive(p.pid)]
+    # and nothing the boot started after the snapshot (the window manager, the agent) either
+    assert not [(p.pid, _name(p)) for p in booted() if alive(p.pid)]
+    assert [p.pid for p in control_plane.children() if _name(p) == "Xvfb" and alive(p.pid)] == xvfbs_before
     assert plane.desktop(IDLE)["status"] == "stopped"
+
+
+def _name(proc: psutil.Process) -> str:
+    try:
+        return proc.name()
+    except psutil.NoSuchProcess:
+        return ""
