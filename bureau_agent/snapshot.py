@@ -1,24 +1,27 @@
-"""The agent's state as /v1/status shows it and the heartbeat sends it: built in one place."""
+"""The agent's state as /v1/status shows it and the heartbeat sends it: built in one place.
+
+Below both the HTTP layer (api/system.py) and the control layer (control/lifespan.py), which
+each pass their own CpuSampler so that neither resets the other's CPU window.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bureau_agent.desktop.display import Display
-from bureau_agent.desktop.readiness import Readiness
+from aiohttp import web
+
+from bureau_agent.api import context
 from bureau_agent.system import metrics
-from bureau_agent.system.identity import Identity
 
 NOT_CONFIGURED_CHAT = {"configured": False, "reachable": False}
 
 
-def agent_snapshot(
-    identity: Identity, display: Display, readiness: Readiness, chat: dict[str, Any] | None
-) -> dict[str, Any]:
+def snapshot_of(app: web.Application, cpu: metrics.CpuSampler) -> dict[str, Any]:
+    chat = app[context.CHAT_STATUS].status() if context.CHAT_STATUS in app else None
     return {
-        "agentReady": readiness.ready,
-        **identity.to_json(),
-        "display": display.state.to_json(),
+        "agentReady": app[context.READINESS].ready,
+        **app[context.IDENTITY].to_json(),
+        "display": app[context.DISPLAY].state.to_json(),
         "chat": chat or dict(NOT_CONFIGURED_CHAT),
-        "metrics": metrics.collect(),
+        "metrics": metrics.collect(cpu),
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -10,23 +10,24 @@ from bureau_agent.api import context
 from bureau_agent.api.http import json_response
 from bureau_agent.api.openapi import build_document
 from bureau_agent.api.routes import Route
-from bureau_agent.snapshot import agent_snapshot
-from bureau_agent.system.metrics import METRICS_SCHEMA
+from bureau_agent.snapshot import snapshot_of
+from bureau_agent.system.metrics import METRICS_SCHEMA, CpuSampler
 
 ROUTES_KEY = web.AppKey("routes", list)
+STATUS_CPU = web.AppKey("status_cpu", CpuSampler)
+
+
+async def lifespan(app: web.Application) -> AsyncIterator[None]:
+    app[STATUS_CPU] = CpuSampler()  # /v1/status's own CPU window, apart from the heartbeat's
+    yield
 
 
 async def health(request: web.Request) -> web.Response:
     return json_response({"status": "ok", "agentReady": request.app[context.READINESS].ready})
 
 
-def status_of(app: web.Application) -> dict[str, Any]:
-    chat = app[context.CHAT_STATUS].status() if context.CHAT_STATUS in app else None
-    return agent_snapshot(app[context.IDENTITY], app[context.DISPLAY], app[context.READINESS], chat)
-
-
 async def status(request: web.Request) -> web.Response:
-    return json_response(status_of(request.app))
+    return json_response(snapshot_of(request.app, request.app[STATUS_CPU]))
 
 
 async def openapi(request: web.Request) -> web.Response:

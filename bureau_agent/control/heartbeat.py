@@ -56,7 +56,7 @@ class Heartbeat:
     ) -> None:
         self.client = client
         self.desktop_id = desktop_id
-        self.snapshot = snapshot  # the agent's state as /v1/status shows it (agent_snapshot)
+        self.snapshot = snapshot  # the agent's state as /v1/status shows it (snapshot_of)
         self.is_ready = is_ready  # cheap: agentReady alone, to notice changes between beats
         self.interval_s = interval_s
         self.random = random

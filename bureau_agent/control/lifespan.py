@@ -3,11 +3,13 @@ first beat already knows agentReady; stopped first, so the last `stopping` beat 
 calls in flight have finished and before the display closes.
 
 setup_heartbeat(app, token) is all create_app needs to call. Without a heartbeat URL nothing
-runs. The token is kept in the app only to build the Authorization header; it is never logged.
+runs. The token is handed to the client only to build the Authorization header; it is never
+logged.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -15,23 +17,22 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bureau_agent.api import context
-from bureau_agent.api.system import status_of
 from bureau_agent.control.client import ControlPlaneClient
 from bureau_agent.control.heartbeat import Heartbeat
+from bureau_agent.snapshot import snapshot_of
+from bureau_agent.system.metrics import CpuSampler
 
 log = logging.getLogger("bureau_agent.heartbeat")
 
 HEARTBEAT = web.AppKey("heartbeat", Heartbeat)
-_TOKEN = web.AppKey("heartbeat_token", str)
 
 
 def setup_heartbeat(app: web.Application, token: str | None) -> None:
-    app[_TOKEN] = token or ""
-    app.cleanup_ctx.append(heartbeat_lifespan)
+    app.cleanup_ctx.append(functools.partial(heartbeat_lifespan, token=token))
     app.on_shutdown.append(_begin_stopping)
 
 
-async def heartbeat_lifespan(app: web.Application) -> AsyncIterator[None]:
+async def heartbeat_lifespan(app: web.Application, token: str | None) -> AsyncIterator[None]:
     settings = app[context.SETTINGS]
     if not settings.heartbeat_url:
         yield
@@ -39,10 +40,11 @@ async def heartbeat_lifespan(app: web.Application) -> AsyncIterator[None]:
     if not settings.desktop_id:
         log.warning("heartbeat without a desktop id: set desktop_id (BUREAU_AGENT_DESKTOP_ID)")
     readiness = app[context.READINESS]
+    cpu = CpuSampler()  # the heartbeat's own CPU window: /v1/status calls do not shrink it
     heartbeat = Heartbeat(
-        ControlPlaneClient(settings.heartbeat_url, app[_TOKEN] or None, settings.heartbeat_timeout_s),
+        ControlPlaneClient(settings.heartbeat_url, token, settings.heartbeat_timeout_s),
         settings.desktop_id,
-        lambda: status_of(app),
+        lambda: snapshot_of(app, cpu),
         lambda: readiness.ready,
         interval_s=settings.heartbeat_interval_s,
         random=random.SystemRandom().random,
