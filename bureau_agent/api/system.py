@@ -14,10 +14,13 @@ from bureau_agent.snapshot import snapshot_of
 from bureau_agent.system.metrics import METRICS_SCHEMA, CpuSampler
 
 ROUTES_KEY = web.AppKey("routes", list)
+OPENAPI = web.AppKey("openapi", dict)
 STATUS_CPU = web.AppKey("status_cpu", CpuSampler)
 
 
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
+    # The route table is fixed once the app runs: its document is built once, not per request.
+    app[OPENAPI] = build_document(app[ROUTES_KEY])
     app[STATUS_CPU] = CpuSampler()  # /v1/status's own CPU window, apart from the heartbeat's
     yield
 
@@ -31,7 +34,7 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return json_response(build_document(request.app[ROUTES_KEY]))
+    return json_response(request.app[OPENAPI])
 
 
 HEALTH_SCHEMA = {
