@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -115,3 +117,19 @@ async def test_server_restarted_between_calls_is_captured_at_once(own_xvfb: Xvfb
         assert crop_rgb(frame, 0, 0, 16, 16) == win.rgb()
     finally:
         await cap.close()
+
+
+@pytest.mark.parametrize("script", ["exec sleep 60", 'echo "no number" >&"$2"; exec sleep 60', "exit 3"])
+def test_an_xvfb_that_reports_no_display_is_killed_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str
+) -> None:
+    """The test helper's own start: a stuck or failing Xvfb (here a stand-in script, called as
+    Xvfb -displayfd FD …) gives an error within the timeout and is not left running."""
+    fake = tmp_path / "Xvfb"
+    fake.write_text(f"#!/bin/sh\n{script}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    server = Xvfb()
+    with pytest.raises(RuntimeError, match="display number"):
+        server.start(timeout=0.5)
+    assert server.proc is not None and server.proc.poll() is not None

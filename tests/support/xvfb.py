@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import subprocess
 import time
+
+START_TIMEOUT_S = 20.0
 
 
 class Xvfb:
@@ -25,21 +28,29 @@ class Xvfb:
     def _args(self) -> list[str]:
         return ["-screen", "0", f"{self.width}x{self.height}x{self.depth}", "-nolisten", "tcp", "-ac", "-noreset"]
 
-    def start(self) -> Xvfb:
-        """Start on a free display number (Xvfb picks it and writes it to -displayfd)."""
+    def start(self, timeout: float = START_TIMEOUT_S) -> Xvfb:
+        """Start on a free display number (Xvfb picks it and writes it to -displayfd).
+
+        An Xvfb that reports no number within timeout seconds (stuck, or gone) is killed and
+        RuntimeError raised: a test session must not hang on it nor leave it running.
+        """
         read_fd, write_fd = os.pipe()
-        self.proc = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_fd), *self._args()],
-            pass_fds=(write_fd,),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        os.close(write_fd)
-        with os.fdopen(read_fd) as reader:
-            line = reader.readline().strip()
-        if not line.isdigit():
-            raise RuntimeError("Xvfb did not report a display number")
-        self.number = int(line)
+        try:
+            try:
+                self.proc = subprocess.Popen(
+                    ["Xvfb", "-displayfd", str(write_fd), *self._args()],
+                    pass_fds=(write_fd,),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            finally:
+                os.close(write_fd)  # ours, so that the pipe ends when Xvfb exits
+            self.number = _read_number(read_fd, timeout)
+        except BaseException:
+            self.kill()
+            raise
+        finally:
+            os.close(read_fd)
         return self
 
     def restart(self) -> None:
@@ -71,6 +82,25 @@ class Xvfb:
         env["DISPLAY"] = self.name
         env.pop("XAUTHORITY", None)
         return env
+
+
+def _read_number(fd: int, timeout: float) -> int:
+    """The display number Xvfb writes to -displayfd ("12\n"), waiting at most timeout seconds."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while not data.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RuntimeError(f"Xvfb reported no display number within {timeout:g} s")
+        if not select.select([fd], [], [], remaining)[0]:
+            continue
+        chunk = os.read(fd, 64)
+        if not chunk:  # Xvfb exited (or closed the pipe) without a full line
+            break
+        data += chunk
+    if not data.strip().isdigit():
+        raise RuntimeError(f"Xvfb did not report a display number (it wrote {data!r})")
+    return int(data)
 
 
 def _accepts(path: str) -> bool:
