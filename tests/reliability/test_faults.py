@@ -67,7 +67,7 @@ def ready_is(value: bool) -> Callable[[Outcome], bool]:
 
 
 async def test_xvfb_killed_and_restarted_under_load(rel_xvfb: Xvfb, spawn_agent: Callable[..., AgentProcess]) -> None:
-    agent = spawn_agent(rel_xvfb.name, settings={"exec_max_concurrent": 16})
+    agent = await asyncio.to_thread(spawn_agent, rel_xvfb.name, settings={"exec_max_concurrent": 16})
     cycles = figures.scaled(1, minimum=2)
     stop = asyncio.Event()
     downtimes: list[float] = []
@@ -155,7 +155,9 @@ async def test_control_plane_down_slow_and_failing_never_slows_the_agent(
     desktop_id = "rel-desktop-faults"
     phase_s = 3.0
     try:
-        agent = spawn_agent(rel_xvfb.name, env=heartbeat_env(plane, desktop_id))
+        # In a thread: it waits for the agent with time.sleep and urllib, and this loop serves
+        # the control plane the agent beats to.
+        agent = await asyncio.to_thread(spawn_agent, rel_xvfb.name, env=heartbeat_env(plane, desktop_id))
         first = await plane.wait_for(lambda b: b.state == "ready", timeout_s=15)
         check_beat(first, agent, desktop_id)
         latencies: dict[str, dict[str, Any]] = {}
@@ -231,7 +233,8 @@ async def test_sigterm_in_the_middle_of_the_load(rel_xvfb: Xvfb, spawn_agent: Ca
     plane = await ControlPlane().start()
     grace_s = 10
     try:
-        agent = spawn_agent(
+        agent = await asyncio.to_thread(
+            spawn_agent,
             rel_xvfb.name,
             settings={"exec_max_concurrent": 16, "shutdown_grace_s": grace_s},
             env=heartbeat_env(plane, "rel-desktop-sigterm"),
@@ -314,7 +317,7 @@ async def test_sigterm_with_the_control_plane_hanging_or_down_still_exits_prompt
     gone, cannot hold the agent's stop."""
     plane = await ControlPlane(slow_s=60).start()
     try:
-        agent = spawn_agent(rel_xvfb.name, env=heartbeat_env(plane, "rel-desktop-stop"))
+        agent = await asyncio.to_thread(spawn_agent, rel_xvfb.name, env=heartbeat_env(plane, "rel-desktop-stop"))
         await plane.wait_for(lambda b: b.state == "ready", timeout_s=15)
         if mode == "down":
             await plane.stop()
