@@ -8,7 +8,6 @@ for control and chat routes the desktop's state (503) before the call goes to it
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 import logging
 import time
@@ -17,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from bureau_agent.api.http import json_response, read_json
-from bureau_agent.api.middleware import error_middleware, payload_too_large
+from bureau_agent.api.middleware import bearer_token, error_middleware, payload_too_large, token_matches
 from bureau_agent.api.schema import Schema, enum, integer, obj, string
 from bureau_agent.controlplane.config import ControlPlaneConfig
 from bureau_agent.controlplane.desktops import DesktopManager, LocalDesktop
@@ -61,17 +60,12 @@ BEAT: Schema = obj(
 )
 
 
-def _bearer(request: web.Request) -> str:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
-
-
 def make_key_middleware(config: ControlPlaneConfig) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/v1/") or request.path in PUBLIC_PATHS:
             return await handler(request)
-        key = request.app[KEYS].authenticate(_bearer(request))
+        key = request.app[KEYS].authenticate(bearer_token(request) or "")
         if key is None:
             raise Unauthorized("A valid API key is required: Authorization: Bearer sk_live_….")
         limit = key.rate_limit_per_minute or config.rate_limit_per_minute
@@ -175,11 +169,8 @@ def forward(action: str, capability: str) -> Handler:
 
 async def heartbeat(request: web.Request) -> web.Response:
     desktop = _desktop(request)
-    expected = desktop.token
-    presented = _bearer(request).encode("utf-8", "surrogateescape")
-    # compare_digest even without a token, so an unknown boot costs the same as a wrong token
-    ok = hmac.compare_digest(presented, (expected or "\0").encode("utf-8"))
-    if not ok or expected is None:
+    # constant time, and the same for a stopped desktop (no token) as for a wrong token
+    if not token_matches(bearer_token(request), desktop.token):
         raise Unauthorized("This heartbeat does not carry the desktop's current agent token.")
     try:
         # A clone with its own cap: the limit also holds for a chunked body, which has no
