@@ -56,7 +56,7 @@ FIELDS: tuple[Field, ...] = (
     Field("log_level", str, "info", "log level", choices=("debug", "info", "warning", "error")),
     Field("max_body_bytes", int, 2 * MiB, "largest request body accepted", 1024, 64 * MiB),
     # At most 25: with the 2 s last beat it stays inside the unit's TimeoutStopSec=30.
-    Field("shutdown_grace_s", float, 10.0, "how long calls in flight may finish on shutdown", 0, 25),
+    Field("shutdown_grace_s", float, 10.0, "how long calls in flight may finish on shutdown (at most 25: with the last beat it must end within the unit's TimeoutStopSec=30)", 0, 25),
     Field("desktop_id", str, None, "this desktop's id, sent in heartbeats"),
     Field("heartbeat_url", str, None, "control-plane URL the heartbeat POSTs to"),
     Field("heartbeat_interval_s", float, 10.0, "seconds between heartbeats", 1, 300),
@@ -150,6 +150,49 @@ class Settings:
         return {
             k: ("<redacted>" if FIELDS_BY_NAME[k].secret and v else v) for k, v in self.values.items()
         }
+
+
+TABLE_START = "<!-- settings table: generated from config.FIELDS by `python -m bureau_agent.config docs/configuration.md` -->"
+TABLE_END = "<!-- end of the settings table -->"
+
+
+def _markdown_value(value: Any) -> str:
+    """value as it is written in the TOML file."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, (str, list)):
+        return f"`{json.dumps(value)}`"
+    return f"`{value!r}`"
+
+
+def _markdown_bound(field: Field, bound: float) -> str:
+    return str(int(bound)) if field.kind is int or bound == int(bound) else f"{bound:g}"
+
+
+def markdown_table() -> str:
+    """The settings table of docs/configuration.md: FIELDS is the one place for the help text."""
+    rows = ["| setting | type | default | range | meaning |", "|---|---|---|---|---|"]
+    for f in FIELDS:
+        if f.choices:
+            allowed = " / ".join(f.choices)
+        elif f.minimum is not None and f.maximum is not None:
+            allowed = f"{_markdown_bound(f, f.minimum)} – {_markdown_bound(f, f.maximum)}"
+        else:
+            allowed = ""
+        meaning = (f.help + (" (secret: never logged)" if f.secret else "")).replace("|", "\\|")
+        rows.append(f"| `{f.name}` | {f.kind.__name__} | {_markdown_value(f.default)} | {allowed} | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+def with_markdown_table(page: str) -> str:
+    """page with the text between TABLE_START and TABLE_END replaced by markdown_table()."""
+    head, start, rest = page.partition(TABLE_START)
+    _, end, tail = rest.partition(TABLE_END)
+    if not start or not end:
+        raise ValueError("the page lacks the settings table markers")
+    return f"{head}{TABLE_START}\n{markdown_table()}{TABLE_END}{tail}"
 
 
 def split_listen(value: str) -> tuple[str, int]:
@@ -321,3 +364,8 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+if __name__ == "__main__":  # python -m bureau_agent.config docs/configuration.md: regenerate its table
+    for doc in sys.argv[1:]:
+        Path(doc).write_text(with_markdown_table(Path(doc).read_text(encoding="utf-8")), encoding="utf-8")

@@ -158,6 +158,19 @@ def test_configuration_reference_lists_every_setting() -> None:
     assert not missing, f"docs/configuration.md lacks {missing}"
 
 
+def test_the_configuration_reference_table_is_generated_from_the_fields() -> None:
+    from bureau_agent.config import TABLE_END, TABLE_START, markdown_table, with_markdown_table
+
+    page = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    # Regenerate with: .venv/bin/python -m bureau_agent.config docs/configuration.md
+    assert page.count(TABLE_START) == 1 and f"{TABLE_START}\n{markdown_table()}{TABLE_END}" in page
+    assert with_markdown_table(page) == page
+    row = next(line for line in markdown_table().splitlines() if line.startswith("| `chat_api_key` "))
+    assert row == "| `chat_api_key` | str | — |  | openai backend: bearer token sent to chat_url (secret: never logged) |"
+    row = next(line for line in markdown_table().splitlines() if line.startswith("| `max_body_bytes` "))
+    assert row == "| `max_body_bytes` | int | `2097152` | 1024 – 67108864 | largest request body accepted |"
+
+
 def test_the_largest_shutdown_grace_fits_in_the_units_stop_timeout() -> None:
     from bureau_agent.config import FIELDS_BY_NAME
 
