@@ -140,7 +140,7 @@ class Settings:
                 continue
             for item in value if isinstance(value, list) else [value]:
                 found.append(item)
-                name, sep, rest = item.partition("=")
+                _, sep, rest = item.partition("=")
                 if field.kind is list and sep:
                     found.append(rest)
         return list(dict.fromkeys(s for s in found if len(s) >= MIN_MASKED_CHARS))

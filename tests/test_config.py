@@ -159,7 +159,12 @@ def test_configuration_reference_lists_every_setting() -> None:
 
 
 def test_the_configuration_reference_table_is_generated_from_the_fields() -> None:
-    from bureau_agent.config import TABLE_END, TABLE_START, markdown_table, with_markdown_table
+    from bureau_agent.config import (
+        TABLE_END,
+        TABLE_START,
+        markdown_table,
+        with_markdown_table,
+    )
 
     page = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
     # Regenerate with: .venv/bin/python -m bureau_agent.config docs/configuration.md

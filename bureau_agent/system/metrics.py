@@ -55,7 +55,7 @@ def _busy_percent(before: Any, after: Any) -> float | None:
     return round(min(100.0, max(0.0, 100.0 * (total - idle) / total)), 1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _boot_time() -> float:
     return psutil.boot_time()  # fixed for the life of the host
 

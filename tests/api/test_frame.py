@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bureau_agent.api.middleware import bearer_token, error_middleware, is_loopback_host, make_auth_middleware, token_matches
+from bureau_agent.api.middleware import (
+    bearer_token,
+    error_middleware,
+    is_loopback_host,
+    make_auth_middleware,
+    token_matches,
+)
 from bureau_agent.app import create_app
 from tests.support.agent import AUTH, TOKEN, agent_settings
 from tests.support.xvfb import Xvfb
