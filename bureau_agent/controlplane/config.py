@@ -115,7 +115,8 @@ def _typed(
     # TOML has inf and nan: nan passes every range check, and int(inf) is not a ConfigError
     if isinstance(raw, float) and not math.isfinite(raw):
         raise ConfigError(f"{where}{name}: {raw!r} is not a finite number")
-    return _coerce(Field(where + name, kind, default, "", minimum, maximum), raw, from_text=False)
+    field = Field(where + name, kind, default, help="", minimum=minimum, maximum=maximum)
+    return _coerce(field, raw, from_text=False)
 
 
 def _argv_list(value: Any, where: str, program: bool = False) -> list[str]:
