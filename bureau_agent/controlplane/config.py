@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -111,12 +110,8 @@ def _typed(
     maximum: float | None = None,
 ) -> Any:
     """data[name] (or default) checked by the agent's own coercion: type, then range."""
-    raw = data.get(name, default)
-    # TOML has inf and nan: nan passes every range check, and int(inf) is not a ConfigError
-    if isinstance(raw, float) and not math.isfinite(raw):
-        raise ConfigError(f"{where}{name}: {raw!r} is not a finite number")
     field = Field(where + name, kind, default, help="", minimum=minimum, maximum=maximum)
-    return _coerce(field, raw, from_text=False)
+    return _coerce(field, data.get(name, default), from_text=False)  # it refuses TOML's nan and inf too
 
 
 def _argv_list(value: Any, where: str, program: bool = False) -> list[str]:
