@@ -12,22 +12,21 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bench.measure import Unavailable
+from tests.support.agentproc import free_port
 
 START_TIMEOUT_S = 20.0
 READY_GRACE_S = 1.0  # how long to wait for READY=1 once health answers
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+async def _is_ready(resp: aiohttp.ClientResponse) -> bool:
+    return (await resp.json()).get("agentReady") is True
 
 
 class AgentProcess:
@@ -48,32 +47,34 @@ class AgentProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
-    async def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> float:
-        """Seconds until GET /v1/health answers 200 (polled every few milliseconds)."""
+    async def poll_health(
+        self, timeout: float, interval: float, accept: Callable[[aiohttp.ClientResponse], Awaitable[bool]] | None = None
+    ) -> float | None:
+        """Seconds until GET /v1/health answers 200 (and accept(response), when given), polled
+        every `interval` seconds; None after timeout. Raises if the agent exits meanwhile."""
         assert self.proc is not None
         started = time.perf_counter()
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
             while time.perf_counter() - started < timeout:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"the agent exited with {self.proc.returncode}; see {self.log_path}")
-                with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.TimeoutError):
+                with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError):
                     async with session.get(self.base_url + "/v1/health", timeout=aiohttp.ClientTimeout(total=1)) as resp:
-                        if resp.status == 200:
+                        if resp.status == 200 and (accept is None or await accept(resp)):
                             return time.perf_counter() - started
-                await asyncio.sleep(0.003)
-        raise RuntimeError(f"the agent did not answer /v1/health within {timeout:.0f} s; see {self.log_path}")
+                await asyncio.sleep(interval)
+        return None
+
+    async def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> float:
+        """Seconds until GET /v1/health answers 200 (polled every few milliseconds)."""
+        seconds = await self.poll_health(timeout, 0.003)
+        if seconds is None:
+            raise RuntimeError(f"the agent did not answer /v1/health within {timeout:.0f} s; see {self.log_path}")
+        return seconds
 
     async def wait_agent_ready(self, timeout: float = 10.0) -> bool:
         """True once /v1/health says agentReady (display, XTest and capture work)."""
-        deadline = time.perf_counter() + timeout
-        async with aiohttp.ClientSession() as session:
-            while time.perf_counter() < deadline:
-                with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError):
-                    async with session.get(self.base_url + "/v1/health", timeout=aiohttp.ClientTimeout(total=1)) as resp:
-                        if resp.status == 200 and (await resp.json()).get("agentReady") is True:
-                            return True
-                await asyncio.sleep(0.02)
-        return False
+        return await self.poll_health(timeout, 0.02, _is_ready) is not None
 
     def stop(self) -> None:
         if self.proc is None:
@@ -154,9 +155,8 @@ async def time_to_ready(display: str, env: dict[str, str], workdir: Path, timeou
     ready_task = asyncio.ensure_future(ready())
     try:
         health_s = await agent.wait_healthy(timeout)
-        started_wait = time.perf_counter()
         # READY=1 is sent around the time the listener opens: allow a short grace after health.
-        done, _ = await asyncio.wait({ready_task}, timeout=max(0.0, READY_GRACE_S - (time.perf_counter() - started_wait)))
+        done, _ = await asyncio.wait({ready_task}, timeout=READY_GRACE_S)
         ready_s = ready_task.result() if done else None
         return ready_s, health_s
     finally:

@@ -56,7 +56,7 @@ class Baselines:
     def pillow_png(self) -> bytes:
         """mss grab (shared memory) then Pillow's default PNG save, as a Python server would."""
         if self._sct is None:
-            self._sct = getattr(mss, "MSS", mss.mss)(display=self.display)  # MSS from mss 10
+            self._sct = mss.MSS(display=self.display)
         shot = self._sct.grab(self._sct.monitors[1])
         out = io.BytesIO()
         Image.frombytes("RGB", shot.size, shot.bgra, "raw", "BGRX").save(out, "PNG")

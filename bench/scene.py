@@ -11,8 +11,8 @@ whole run (the background window lives as long as it does).
 
 from __future__ import annotations
 
-import os
 import random
+import shlex
 import shutil
 import signal
 import subprocess
@@ -64,7 +64,7 @@ class Scene:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.number: int | None = None
+        self.xvfb: Xvfb | None = None
         self.procs: list[subprocess.Popen[bytes]] = []
         self.conn: xdisplay.Display | None = None
         self.background = None
@@ -77,13 +77,14 @@ class Scene:
 
     @property
     def name(self) -> str:
-        assert self.number is not None
-        return f":{self.number}"
+        assert self.xvfb is not None
+        return self.xvfb.name
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_AGENT_")}
-        env.update(DISPLAY=self.name, LANG="C.UTF-8", LC_ALL="C.UTF-8")
-        env.pop("XAUTHORITY", None)
+        """Xvfb's client environment, without the agent's settings, in a UTF-8 locale."""
+        assert self.xvfb is not None
+        env = {k: v for k, v in self.xvfb.env().items() if not k.startswith("BUREAU_AGENT_")}
+        env.update(LANG="C.UTF-8", LC_ALL="C.UTF-8")
         return env
 
     @classmethod
@@ -100,10 +101,9 @@ class Scene:
         return scene
 
     def _start_xvfb(self) -> None:
-        xvfb = Xvfb(WIDTH, HEIGHT).start()  # the tests' helper: a free display via -displayfd
-        assert xvfb.proc is not None and xvfb.number is not None
-        self.procs.append(xvfb.proc)
-        self.number = xvfb.number
+        self.xvfb = Xvfb(WIDTH, HEIGHT).start()  # the tests' helper: a free display via -displayfd
+        assert self.xvfb.proc is not None
+        self.procs.append(self.xvfb.proc)  # stopped with the scene's other processes
         self.conn = xdisplay.Display(self.name)
 
     def _show_background(self) -> None:
@@ -131,7 +131,7 @@ class Scene:
         listing = "ls -l /usr/bin | head -n 70; exec sleep infinity"
         self._spawn([*common, "-title", TEXT_TITLE, "-geometry", "100x52+1290+0", "-e", "sh", "-c", listing])
         # -icanon: bytes reach cat at once, so a line left unfinished cannot leak into the next row
-        catter = f"stty -icanon -echoctl; exec cat >> {_quote(str(self.type_file))}"
+        catter = f"stty -icanon -echoctl; exec cat >> {shlex.quote(str(self.type_file))}"
         self._spawn([*common, "-title", TYPE_TITLE, "-geometry", "200x7+0+722", "-e", "sh", "-c", catter])
         self.text_window = self._wait_window(TEXT_TITLE)
         self.type_window = self._wait_window(TYPE_TITLE)
@@ -231,10 +231,6 @@ def _trimmed(keymap: list[list[int]]) -> list[list[int]]:
             end -= 1
         out.append(row[:end])
     return out
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
 
 
 def missing_tools() -> list[str]:
