@@ -43,17 +43,18 @@ class Side:
     unavailable: str | None = None  # for example "n/a (HTTP 501)"
     correct: bool | None = None  # for typing rows: did the text arrive byte for byte
     note: str | None = None
+    bytes: int | None = None  # for encoding rows: the size of one output
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"label": self.label}
         out.update(self.stat.to_json() if self.stat else {"n": 0, "median": None, "p95": None})
-        out.update(unavailable=self.unavailable, correct=self.correct, note=self.note)
+        out.update(unavailable=self.unavailable, correct=self.correct, note=self.note, bytes=self.bytes)
         return out
 
 
 @dataclasses.dataclass
 class Row:
-    section: str  # "latency", "load" or "resources"
+    section: str  # "latency", "encoding", "load" or "resources"
     name: str
     unit: str
     agent: Side
@@ -115,14 +116,16 @@ async def time_async(call: Callable[[], Awaitable[Any]], budget: Budget, before:
 
 
 def time_sync(call: Callable[[], Any], budget: Budget) -> Stat:
-    for _ in range(budget.warmup):
+    """time_async's loop for a plain function, on the calling thread, no event loop needed:
+    awaiting nothing but call, the coroutine runs to its end on the first send()."""
+
+    async def run() -> None:
         call()
-    samples: list[float] = []
-    started = time.perf_counter()
-    while len(samples) < budget.count:
-        t0 = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - t0) * 1000)
-        if time.perf_counter() - started > budget.seconds and len(samples) >= min(budget.min_count, budget.count):
-            break
-    return Stat(samples)
+
+    loop = time_async(run, budget)
+    try:
+        loop.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    loop.close()
+    raise RuntimeError("time_async suspended on a synchronous call")

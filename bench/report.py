@@ -84,8 +84,13 @@ def _notes(row: Row) -> str:
 
 
 def ordered(rows: list[Row]) -> list[Row]:
-    """Display order: the latency table, then load and resources."""
-    return [r for r in rows if r.section == "latency"] + [r for r in rows if r.section != "latency"]
+    """Display order: the latency table, the encoding table, then load and resources."""
+    first = ("latency", "encoding")
+    return [r for s in first for r in rows if r.section == s] + [r for r in rows if r.section not in first]
+
+
+def _bytes(side: Side | None) -> str:
+    return "—" if side is None or side.bytes is None else str(side.bytes)
 
 
 def markdown_tables(rows: list[Row]) -> str:
@@ -104,13 +109,29 @@ def markdown_tables(rows: list[Row]) -> str:
             f"| {row.name} | {_cell(row.agent, 'median')} | {_cell(row.agent, 'p95')} | {base.label if base else '—'} "
             f"| {_cell(base, 'median')} | {_cell(base, 'p95')} | {_ratio(row)} | {row.target or ''} | {_notes(row)} |"
         )
+    encoding = [row for row in rows if row.section == "encoding"]
+    if encoding:
+        out += [
+            "",
+            "Encoding in the benchmark process, of one frame grabbed from the scene (no HTTP, no "
+            "capture), in milliseconds; bytes of one output.",
+            "",
+            "| encoding, in process | agent median | agent p95 | agent bytes | baseline | baseline median | baseline p95 | baseline bytes | ratio |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+    for row in encoding:
+        base = row.baseline
+        out.append(
+            f"| {row.name} | {_cell(row.agent, 'median')} | {_cell(row.agent, 'p95')} | {_bytes(row.agent)} "
+            f"| {base.label if base else '—'} | {_cell(base, 'median')} | {_cell(base, 'p95')} | {_bytes(base)} | {_ratio(row)} |"
+        )
     out += [
         "",
         "| under load and resources | unit | agent median | agent p95 | baseline | baseline median | ratio | how |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        if row.section == "latency":
+        if row.section in ("latency", "encoding"):
             continue
         base = row.baseline
         single = row.agent.stat is not None and len(row.agent.stat.samples) == 1

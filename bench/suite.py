@@ -24,6 +24,7 @@ from PIL import Image
 
 from bench.agent import Client, running_agent, time_to_ready
 from bench.baselines import Baselines
+from bench.encode import encoding_rows
 from bench.measure import Budget, Row, Side, Stat, Unavailable, time_async, time_sync
 from bench.scene import HEIGHT, WIDTH, Scene
 
@@ -42,6 +43,8 @@ class Plan:
     fast: Budget  # cheap agent calls: click, move, key, scroll, 304, exec
     medium: Budget  # agent screenshots, typing, drag, bash
     slow: Budget  # baselines: one process per action
+    encode: Budget  # the encoders in process
+    encode_baseline: Budget  # Pillow's and mss's encoders in process: up to ~200 ms a call
     typing_baseline: Budget  # xdotool type: about 0.7 s for 100 characters here
     text_len: int
     load_clicks: Budget
@@ -56,6 +59,8 @@ FULL = Plan(
     fast=Budget(200, warmup=10, seconds=5),
     medium=Budget(40, warmup=3, seconds=6),
     slow=Budget(20, warmup=1, seconds=5),
+    encode=Budget(30, warmup=2, seconds=3),
+    encode_baseline=Budget(10, warmup=1, seconds=3),
     typing_baseline=Budget(4, warmup=0, seconds=8, min_count=2),
     text_len=100,
     load_clicks=Budget(200, warmup=5, seconds=6),
@@ -69,6 +74,8 @@ SMOKE = Plan(
     fast=Budget(3, warmup=1, seconds=1),
     medium=Budget(2, warmup=1, seconds=1),
     slow=Budget(2, warmup=0, seconds=1, min_count=1),
+    encode=Budget(2, warmup=0, seconds=1, min_count=1),
+    encode_baseline=Budget(1, warmup=0, seconds=1, min_count=1),
     typing_baseline=Budget(1, warmup=0, seconds=1, min_count=1),
     text_len=12,
     load_clicks=Budget(3, warmup=1, seconds=1),
@@ -99,13 +106,23 @@ async def agent_side(label: str, call: Callable[[], Awaitable[Any]], budget: Bud
         return Side(label, unavailable=f"n/a ({type(exc).__name__})")
 
 
+# A baseline tool failing, or not installed: its row says so instead of stopping the run.
+BASELINE_ERRORS = (subprocess.CalledProcessError, FileNotFoundError)
+
+
+def baseline_failed(label: str, exc: BaseException) -> Side:
+    if isinstance(exc, subprocess.CalledProcessError):
+        return Side(label, unavailable=f"n/a (exit {exc.returncode})")
+    if isinstance(exc, FileNotFoundError):
+        return Side(label, unavailable=f"n/a ({exc.filename} not installed)")
+    raise exc
+
+
 def baseline_side(label: str, call: Callable[[], Any], budget: Budget) -> Side:
     try:
         return Side(label, time_sync(call, budget))
-    except subprocess.CalledProcessError as exc:
-        return Side(label, unavailable=f"n/a (exit {exc.returncode})")
-    except FileNotFoundError as exc:
-        return Side(label, unavailable=f"n/a ({exc.filename} not installed)")
+    except BASELINE_ERRORS as exc:
+        return baseline_failed(label, exc)
 
 
 def wait_typed(path: Path, expected: bytes, timeout: float = 5.0, settle: float = 0.4) -> str | None:
@@ -158,6 +175,7 @@ class Suite:
                 await self.input_rows()
                 await self.typing_rows()
                 await self.screenshot_rows()
+                await self.encoding_rows()
                 await self.command_rows()
                 await self.load_rows()
                 log(f"idle RSS and CPU over {p.idle_s:g} s")
@@ -326,6 +344,12 @@ class Suite:
 
         return await agent_side(label, conditional, self.plan.fast)
 
+    async def encoding_rows(self) -> None:
+        p = self.plan
+        log("encoding, in process")
+        loop = asyncio.get_running_loop()  # on a thread of its own, which owns its X connection
+        self.rows += await loop.run_in_executor(None, encoding_rows, self.scene.name, p.encode, p.encode_baseline)
+
     # --- commands -------------------------------------------------------------------------------
     async def command_rows(self) -> None:
         p, b = self.plan, self.base
@@ -428,8 +452,8 @@ class Suite:
                 started = time.perf_counter()
                 list(pool.map(worker, range(p.concurrent_clients)))
                 wall = time.perf_counter() - started
-        except subprocess.CalledProcessError as exc:
-            return Side(label, unavailable=f"n/a (exit {exc.returncode})")
+        except BASELINE_ERRORS as exc:
+            return baseline_failed(label, exc)
         return Side(label, Stat([p.concurrent_clients * p.baseline_clicks_per_client / wall]))
 
     # --- resources ------------------------------------------------------------------------------

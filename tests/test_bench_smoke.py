@@ -27,7 +27,10 @@ EXPECTED_ROWS = {
     "screenshot PNG, screen unchanged (no If-None-Match)", "screenshot, screen unchanged (304)", "exec true", "bash script (loop, pipe, stderr)",
     "process start → ready", "click while 4 clients loop PNG screenshots of a changing screen", "clicks per second, 8 concurrent clients",
     "idle RSS", "idle CPU",
+    "mss grab 1920×1080 (XCB, MIT-SHM)", "PNG encode", "PNG encode, maxWidth=1280 (bicubic)", "JPEG q80 encode", "WebP q80 encode (method 0)",
 }  # fmt: skip
+ENCODED = {"PNG encode", "PNG encode, maxWidth=1280 (bicubic)", "JPEG q80 encode", "WebP q80 encode (method 0)"}
+CELLS = {"latency": 9, "encoding": 9}  # the load and resources table has 8
 
 pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=f"missing {missing_tools()}: scripts/install-deps --test")
 
@@ -78,6 +81,16 @@ def test_baselines_and_resources_always_have_numbers(smoke: tuple[dict, str]) ->
             assert isinstance(row["ratio"], float) and row["ratio"] > 0, row
 
 
+def test_encoding_rows_say_how_many_bytes_each_output_is(smoke: tuple[dict, str]) -> None:
+    rows = {row["name"]: row for row in smoke[0]["rows"] if row["section"] == "encoding"}
+    assert set(rows) >= ENCODED
+    for name in ENCODED:
+        row = rows[name]
+        assert has_numbers(row["agent"]) and row["agent"]["bytes"] > 0, row
+        assert row["baseline"] is None or row["baseline"]["bytes"] > 0, row
+    assert all(rows[name]["baseline"] is not None for name in ("PNG encode", "JPEG q80 encode", "WebP q80 encode (method 0)"))
+
+
 def test_typing_rows_report_correctness(smoke: tuple[dict, str]) -> None:
     typing = [row for row in smoke[0]["rows"] if row["name"].startswith("type ")]
     for row in typing:
@@ -89,7 +102,7 @@ def test_typing_rows_report_correctness(smoke: tuple[dict, str]) -> None:
 def test_markdown_has_one_well_formed_line_per_row(smoke: tuple[dict, str]) -> None:
     data, stdout = smoke
     lines = [line for line in stdout.splitlines() if line.startswith("| ")]
-    table_rows = [line for line in lines if not line.startswith(("| action ", "| under load", "| machine", "|---"))]
+    table_rows = [line for line in lines if not line.startswith(("| action ", "| encoding, in process ", "| under load", "| machine", "|---"))]
     machine_rows = [line for line in table_rows if line.split("|")[1].strip() in {
         "CPUs (nproc)", "CPU model", "memory", "kernel", "Xvfb", "Python", "xdotool / scrot / ImageMagick", "agent commit"}]  # fmt: skip
     bench_rows = [line for line in table_rows if line not in machine_rows]
@@ -97,6 +110,6 @@ def test_markdown_has_one_well_formed_line_per_row(smoke: tuple[dict, str]) -> N
     assert len(bench_rows) == len(data["rows"])
     for line, row in zip(bench_rows, data["rows"]):
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]  # "\|" is a pipe inside a cell
-        assert len(cells) == (9 if row["section"] == "latency" else 8) and cells[0] == row["name"], line
-        median = cells[1] if row["section"] == "latency" else cells[2]
+        assert len(cells) == CELLS.get(row["section"], 8) and cells[0] == row["name"], line
+        median = cells[1] if row["section"] in CELLS else cells[2]
         assert re.match(r"^\d+(\.\d+)?( ✓ correct| ✗ WRONG TEXT)?$", median) or NA.match(median), line
