@@ -124,9 +124,8 @@ async def on_shutdown(app: web.Application) -> None:
 
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
     settings = app[context.SETTINGS]
-    session = Session(display=settings.display, xauthority=settings.xauthority, user=settings.exec_user)
     runner = Runner(
-        session,
+        Session.from_settings(settings),
         max_concurrent=settings.exec_max_concurrent,
         output_limit_bytes=settings.exec_output_limit_bytes,
         kill_grace_s=settings.exec_kill_grace_ms / 1000,

@@ -58,7 +58,6 @@ class CommandBackend(Backend):
         cwd: str | None,
         env: Mapping[str, str],
         session: Session,
-        max_concurrent: int,
         max_reply_bytes: int,
         kill_grace_s: float,
     ) -> None:
@@ -72,9 +71,8 @@ class CommandBackend(Backend):
         self.env = dict(env)
         self.search_path = self.env.get("PATH") or session.base_env.get("PATH") or DEFAULT_PATH
         self.max_reply_bytes = max_reply_bytes
-        self.runner = Runner(
-            session, max_concurrent=max_concurrent, output_limit_bytes=max_reply_bytes, kill_grace_s=kill_grace_s
-        )
+        # No bound here: the relay counts chat calls (chat_max_concurrent) before any reaches us.
+        self.runner = Runner(session, max_concurrent=None, output_limit_bytes=max_reply_bytes, kill_grace_s=kill_grace_s)
 
     def reachable(self) -> bool:
         return shutil.which(self.command[0], path=self.search_path) is not None

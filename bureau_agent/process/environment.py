@@ -13,9 +13,12 @@ import logging
 import os
 import pwd
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bureau_agent.errors import Internal, InvalidRequest
+
+if TYPE_CHECKING:
+    from bureau_agent.config import Settings
 
 log = logging.getLogger("bureau_agent.process")
 
@@ -89,6 +92,11 @@ class Session:
         self.user_name = user
         self.base_env = dict(os.environ if base_env is None else base_env)
         self._run_as: RunAs | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Session:
+        """The desktop session the settings describe (display, xauthority, exec_user)."""
+        return cls(display=settings.display, xauthority=settings.xauthority, user=settings.exec_user)
 
     def run_as(self) -> RunAs:
         """exec_user when the agent is root, else the agent's own user. Looked up once it resolves."""

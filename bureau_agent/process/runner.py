@@ -108,13 +108,13 @@ class _Capture(asyncio.SubprocessProtocol):
 
 
 class Runner:
-    """Runs commands; at most max_concurrent at once, the rest refused with Busy."""
+    """Runs commands; at most max_concurrent at once (None: no bound of its own), the rest refused with Busy."""
 
     def __init__(
         self,
         session: Session,
         *,
-        max_concurrent: int,
+        max_concurrent: int | None,
         output_limit_bytes: int,
         kill_grace_s: float,
         settle_s: float = SETTLE_S,
@@ -137,7 +137,7 @@ class Runner:
     async def run(self, command: Command) -> Result:
         if self._closing:
             raise Busy("The agent is shutting down; retry once it is back.", retry_after_s=5)
-        if self.running >= self.max_concurrent:
+        if self.max_concurrent is not None and self.running >= self.max_concurrent:
             raise Busy(
                 f"{self.running} commands are already running, the limit (exec_max_concurrent) "
                 f"is {self.max_concurrent}; retry shortly.",

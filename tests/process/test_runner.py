@@ -77,6 +77,18 @@ async def test_over_the_bound_is_busy_and_the_slot_comes_back(runner: Runner) ->
     assert (await runner.run(sh("echo ok"))).stdout == "ok\n"
 
 
+async def test_no_bound_of_its_own_when_max_concurrent_is_none() -> None:
+    # The chat backend's runner: the relay counts its calls, so the runner must not refuse any.
+    runner = Runner(Session(display=None, xauthority=None, user=None), max_concurrent=None, output_limit_bytes=4096, kill_grace_s=0.5)
+    try:
+        calls = [asyncio.ensure_future(runner.run(sh("sleep 0.3; echo done"))) for _ in range(5)]
+        await asyncio.sleep(0.1)
+        assert runner.running == 5
+        assert [r.stdout for r in await asyncio.gather(*calls)] == ["done\n"] * 5
+    finally:
+        await runner.close()
+
+
 async def test_after_stop_all_new_commands_are_refused(runner: Runner) -> None:
     await runner.stop_all()
     with pytest.raises(Busy, match="shutting down"):
