@@ -25,8 +25,8 @@ from collections.abc import Mapping
 
 from bureau_agent.chat.backend import Backend, Deadline, dig, excerpt
 from bureau_agent.chat.conversations import Conversation
-from bureau_agent.errors import ChatUnavailable, InvalidRequest
-from bureau_agent.process.environment import DEFAULT_PATH, MAX_ARG_BYTES, Session
+from bureau_agent.errors import AgentError, ChatUnavailable, InvalidRequest
+from bureau_agent.process.environment import MAX_ARG_BYTES, Session
 from bureau_agent.process.runner import Command, Result, Runner
 
 MESSAGE = "{message}"
@@ -69,16 +69,24 @@ class CommandBackend(Backend):
         self.resume_args = resume_args
         self.cwd = cwd
         self.env = dict(env)
-        self.search_path = self.env.get("PATH") or session.base_env.get("PATH") or DEFAULT_PATH
+        self.session = session
         self.max_reply_bytes = max_reply_bytes
         # No bound here: the relay counts chat calls (chat_max_concurrent) before any reaches us.
         self.runner = Runner(session, max_concurrent=None, output_limit_bytes=max_reply_bytes, kill_grace_s=kill_grace_s)
 
+    def _found(self) -> bool:
+        # Searched in the PATH of the very environment the agent gets, so the two cannot disagree.
+        path = self.session.environment(self.env, run_id="")["PATH"]
+        return shutil.which(self.command[0], path=path) is not None
+
     def reachable(self) -> bool:
-        return shutil.which(self.command[0], path=self.search_path) is not None
+        try:
+            return self._found()
+        except AgentError:  # exec_user does not exist: nothing can run (a call says so)
+            return False
 
     def refuse_reason(self) -> str | None:
-        if not self.reachable():
+        if not self._found():
             return f"The chat command {self.command[0]!r} is not found or not executable."
         if self.cwd is not None and not os.path.isdir(self.cwd):
             return f"chat_cwd {self.cwd!r} is not an existing directory."
@@ -131,15 +139,12 @@ class CommandBackend(Backend):
         if result.stdout_truncated:
             raise ChatUnavailable(f"The chat command printed more than chat_max_reply_bytes ({self.max_reply_bytes}).")
         text = result.stdout
-        if self.reply_field is None and self.session_field is None:
-            reply = text.strip("\n")
-        else:
-            data = _parse_json_output(text)
-            if self.session_field is not None:
-                session = dig(data, self.session_field, "chat command's output")
-                if isinstance(session, (str, int)) and not isinstance(session, bool) and str(session):
-                    conversation.session_id = str(session)
-            reply = text.strip("\n") if self.reply_field is None else _as_text(dig(data, self.reply_field, "chat command's output"))
+        data = _parse_json_output(text) if self.reply_field is not None or self.session_field is not None else None
+        if self.session_field is not None:
+            session = dig(data, self.session_field, "chat command's output")
+            if isinstance(session, (str, int)) and not isinstance(session, bool) and str(session):
+                conversation.session_id = str(session)
+        reply = text.strip("\n") if self.reply_field is None else _as_text(dig(data, self.reply_field, "chat command's output"))
         if not reply.strip():
             raise ChatUnavailable("The chat command exited without printing a reply.")
         return reply

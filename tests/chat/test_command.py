@@ -191,6 +191,18 @@ async def test_missing_executable(make_relay: Any) -> None:
         await relay.send("hi")
 
 
+async def test_executable_is_searched_in_the_path_the_agent_gets(make_relay: Any, tmp_path: Path) -> None:
+    agent = tmp_path / "bin" / "my-agent"
+    agent.parent.mkdir()
+    agent.write_text('#!/bin/sh\necho "mine: $1"\n')
+    agent.chmod(0o755)
+    relay = await make_relay(chat_backend="command", chat_command=["my-agent"], chat_env=[f"PATH={agent.parent}:/usr/bin:/bin"])
+    assert relay.status() == {"configured": True, "reachable": True}
+    assert (await relay.send("hi")).response == "mine: hi"
+    unlisted = await make_relay(chat_backend="command", chat_command=["my-agent"])
+    assert unlisted.status() == {"configured": True, "reachable": False}
+
+
 async def test_status_of_an_installed_command(make_relay: Any, cli_settings: dict) -> None:
     relay = await make_relay(**cli_settings)
     assert relay.status() == {"configured": True, "reachable": True}
