@@ -7,6 +7,8 @@ finish) while memory stays bounded.
 
 from __future__ import annotations
 
+import codecs
+
 
 class BoundedBuffer:
     """The first `limit` bytes of a stream; `truncated` once anything was dropped."""
@@ -53,22 +55,12 @@ class BoundedBuffer:
 def drop_partial_utf8_tail(data: bytes) -> bytes:
     """data without a UTF-8 sequence cut short at its end (the cap may fall inside a character).
 
-    Only a *complete-looking but unfinished* sequence is dropped; bytes that are not UTF-8 at all
-    are left for the decoder to replace.
+    Only a valid but unfinished sequence is dropped; bytes that are not UTF-8 at all are left for
+    the decoder to replace.
     """
-    # A sequence is at most 4 bytes: look back at most 3 bytes for its lead byte.
-    for back in range(1, min(4, len(data)) + 1):
-        byte = data[-back]
-        if byte & 0xC0 != 0x80:  # not a continuation byte: this is the last lead (or ASCII)
-            if byte >= 0xF8:  # never a lead byte
-                need = 1
-            elif byte >= 0xF0:
-                need = 4
-            elif byte >= 0xE0:
-                need = 3
-            elif byte >= 0xC0:
-                need = 2
-            else:
-                need = 1
-            return data[:-back] if need > back and byte >= 0xC0 else data
-    return data
+    # An incremental decoder holds back exactly such a tail (at most 3 bytes) to wait for the rest;
+    # the last 3 bytes are enough to find it.
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    decoder.decode(data[-3:], final=False)
+    pending = decoder.getstate()[0]
+    return data[: len(data) - len(pending)]

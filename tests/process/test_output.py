@@ -72,3 +72,12 @@ def test_a_character_cut_by_the_cap_is_dropped_not_replaced() -> None:
 )
 def test_drop_partial_utf8_tail(data: bytes, expected: bytes) -> None:
     assert drop_partial_utf8_tail(data) == expected
+
+
+@pytest.mark.parametrize("tail", [b"\xe0\x80", b"\xc0", b"\xf5\x80\x80"])
+def test_a_tail_that_cannot_begin_a_character_is_replaced_not_dropped(tail: bytes) -> None:
+    # Overlong or beyond U+10FFFF: not a character cut by the cap but bytes that are not UTF-8.
+    assert drop_partial_utf8_tail(b"a" + tail) == b"a" + tail
+    buf = BoundedBuffer(1 + len(tail))
+    buf.feed(b"a" + tail + b"more")
+    assert buf.text() == "a" + "\ufffd" * len(tail)
