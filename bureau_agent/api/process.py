@@ -9,7 +9,6 @@ desktop user's home; on agent shutdown running commands are ended and answered n
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -81,13 +80,8 @@ async def _run(request: web.Request, argv: list[str], body: dict[str, Any]) -> w
     command = Command(argv=argv, timeout_s=timeout_ms / 1000, stdin=stdin, cwd=body.get("cwd"), env=env)
     result = (await request.app[RUNNER].run(command)).to_json()
     if len(result["stdout"]) + len(result["stderr"]) > BIG_RESPONSE:
-        body_bytes = await asyncio.to_thread(_dumps, result)
-        return web.Response(body=body_bytes, content_type="application/json")
+        return await asyncio.to_thread(json_response, result)  # building a Response touches no loop state
     return json_response(result)
-
-
-def _dumps(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 async def run_exec(request: web.Request) -> web.Response:
