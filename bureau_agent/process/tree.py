@@ -8,8 +8,8 @@ BUREAU_AGENT_RUN_ID=<run id> that every process of the run inherits, read from
 only while it is still a descendant of the command's main process.
 
 Processes are identified through psutil, which checks the creation time before each signal, so
-a recycled pid is never signalled by mistake. Everything here blocks (it reads /proc): call it
-from a thread.
+a recycled pid is never signalled by mistake. find_tree blocks (it reads all of /proc): call it
+from a thread, as the async end_tree does.
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ def _alive(proc: psutil.Process) -> bool:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def _still_alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    return [proc for proc in procs if _alive(proc)]
 
 
 def find_tree(pgid: int, root_pid: int | None, run_id: str) -> list[psutil.Process]:
@@ -97,7 +101,7 @@ async def end_tree(
     grace_s: float,
     *,
     root_pid: int | None = None,
-    root_running: "asyncio.Future[None] | None" = None,
+    root_running: asyncio.Future[None] | None = None,
     poll_s: float = 0.05,
 ) -> str:
     """SIGTERM (and SIGCONT, for stopped ones) to the tree, up to grace_s for it to go, then SIGKILL.
@@ -112,15 +116,16 @@ async def end_tree(
     procs = await asyncio.to_thread(find_tree, pgid, root(), run_id)
     signal_tree(pgid, procs, signal.SIGTERM)
     signal_tree(pgid, procs, signal.SIGCONT)
+    # During the grace only the processes found are checked (a /proc read each), no system scan.
+    # Not psutil.wait_procs: it waitpid()s our own children, stealing the main process's exit
+    # status from asyncio's child watcher, and it counts zombies as alive.
     deadline = time.monotonic() + grace_s
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
+    while procs and (remaining := deadline - time.monotonic()) > 0:
         await asyncio.sleep(min(poll_s, remaining))
-        procs = await asyncio.to_thread(find_tree, pgid, root(), run_id)
-        if not procs:
-            return "SIGTERM"
+        procs = await asyncio.to_thread(_still_alive, procs)
+    # One rescan catches what the first one missed or what started meanwhile (a TERM handler's child).
     procs = await asyncio.to_thread(find_tree, pgid, root(), run_id)
+    if not procs:
+        return "SIGTERM"
     signal_tree(pgid, procs, signal.SIGKILL)
     return "SIGKILL"

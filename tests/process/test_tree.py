@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import psutil
 
@@ -68,3 +70,43 @@ async def test_end_tree_kills_what_ignores_sigterm() -> None:
     sent = await end_tree(proc.pid, "tree-c", 0.2, root_pid=proc.pid)
     assert sent == "SIGKILL"
     assert proc.wait(timeout=5) == -9
+
+
+async def test_end_tree_leaves_the_exit_status_of_the_main_process_to_its_parent() -> None:
+    # The runner reports how the main process ended from asyncio's waitpid: end_tree must not reap it.
+    proc = subprocess.Popen(
+        ["sh", "-c", "echo ready; exec sleep 60"],
+        env={"PATH": os.environ["PATH"], RUN_ID_VAR: "tree-d"},
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    assert await end_tree(proc.pid, "tree-d", 2.0, root_pid=proc.pid) == "SIGTERM"
+    assert proc.wait(timeout=5) == -15
+
+
+async def test_end_tree_kills_what_the_tree_starts_during_the_grace(tmp_path: Path) -> None:
+    # On TERM the shell starts a setsid child (out of the group, not yet found), then exits.
+    late = tmp_path / "late"
+    script = f"trap 'setsid sleep 62 & echo $! > {late}; exit 0' TERM; echo ready; while :; do sleep 0.05; done"
+    proc = subprocess.Popen(
+        ["sh", "-c", script],
+        env={"PATH": os.environ["PATH"], RUN_ID_VAR: "tree-e"},
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    try:
+        assert await end_tree(proc.pid, "tree-e", 2.0, root_pid=proc.pid) == "SIGKILL"
+        assert proc.wait(timeout=5) == 0
+        pid = int(late.read_text())
+        deadline = time.monotonic() + 5
+        while not gone(pid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert gone(pid)
+    finally:
+        if late.exists():
+            try:
+                psutil.Process(int(late.read_text())).kill()
+            except psutil.Error:
+                pass
