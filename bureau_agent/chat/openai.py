@@ -111,11 +111,6 @@ class OpenAIBackend(Backend):
                 except asyncio.CancelledError:
                     resp.close()  # drop the connection so the server sees the caller gave up
                     raise
-        except ChatUnavailable as exc:
-            # The sentence quotes the backend, which might quote our key back (a "wrong key" error).
-            if self.api_key and self.api_key in exc.message:
-                raise ChatUnavailable(exc.message.replace(self.api_key, "<redacted>")) from None
-            raise
         except aiohttp.ClientConnectorError as exc:
             self._reachable = False
             reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else str(exc)

@@ -2,7 +2,8 @@
 
 It owns what every backend shares: the bounds (message size, calls at once, timeout), the
 conversations (an id is made up when the caller gives none, so the caller can continue), the
-deadline that cancels the backend, and the status shown in /v1/status and heartbeats.
+deadline that cancels the backend, the removal of secrets from error messages, and the status
+shown in /v1/status and heartbeats.
 """
 
 from __future__ import annotations
@@ -17,11 +18,27 @@ from bureau_agent.chat.backend import Backend, Deadline, within
 from bureau_agent.chat.command import CommandBackend, parse_env
 from bureau_agent.chat.conversations import Conversation, Conversations
 from bureau_agent.chat.openai import OpenAIBackend
-from bureau_agent.config import Settings
-from bureau_agent.errors import Busy, ChatUnavailable, InvalidRequest
+from bureau_agent.config import MIN_MASKED_CHARS, Settings
+from bureau_agent.errors import AgentError, Busy, ChatUnavailable, InvalidRequest
+from bureau_agent.log import MASK
 from bureau_agent.process.environment import Session
 
 log = logging.getLogger("bureau_agent.chat")
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """text with each secret replaced by MASK, also as backend.excerpt() quotes it: its whitespace
+    runs collapsed, or cut short before a "…" (only a prefix under MIN_MASKED_CHARS may remain)."""
+    for secret in sorted(secrets, key=len, reverse=True):  # a secret that holds another goes whole
+        for form in dict.fromkeys((secret, " ".join(secret.split()))):
+            if len(form) < MIN_MASKED_CHARS:
+                continue
+            text = text.replace(form, MASK)
+            for end in range(len(form) - 1, MIN_MASKED_CHARS - 1, -1):
+                if "…" not in text:
+                    break
+                text = text.replace(form[:end] + "…", MASK + "…")
+    return text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +107,8 @@ class ChatRelay:
         self.max_concurrent: int = settings.chat_max_concurrent
         self.conversations = Conversations(settings.chat_max_conversations, settings.chat_history_turns)
         self.in_flight = 0
+        # chat_api_key and chat_env (items and values): an agent's error output may quote them.
+        self.secrets = settings.secret_values()
 
     async def start(self) -> None:
         if self.backend is None:
@@ -110,6 +129,16 @@ class ChatRelay:
 
     async def send(self, message: str, conversation_id: str | None = None, timeout_ms: int | None = None) -> ChatReply:
         """Relay one message and wait for the whole reply; every failure is an AgentError."""
+        try:
+            return await self._send(message, conversation_id, timeout_ms)
+        except AgentError as exc:
+            # Once, for every backend: the message goes to the caller and to the log.
+            clean = redact(exc.message, self.secrets)
+            if clean != exc.message:
+                exc.message, exc.args = clean, (clean,)
+            raise
+
+    async def _send(self, message: str, conversation_id: str | None, timeout_ms: int | None) -> ChatReply:
         if len(message) > self.max_message_chars:
             raise InvalidRequest(
                 f"message has {len(message)} characters; the limit is {self.max_message_chars}.", details={"field": "message"}

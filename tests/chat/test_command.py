@@ -118,6 +118,26 @@ async def test_failing_agent_names_its_status_and_error(make_relay: Any, cli_set
         await relay.send("fail")
 
 
+SECRET = "sk-agent  0123\t456789"  # whitespace runs: the error quotes them collapsed
+
+
+@pytest.mark.parametrize(
+    "pad,expected",
+    [
+        (0, "The chat command exited with status 3: bad key <redacted>"),
+        # The quote is cut at 300 characters inside the key: its head must not show either.
+        (281, "The chat command exited with status 3: " + "." * 281 + " bad key <redacted>…"),
+    ],
+)
+async def test_secret_quoted_by_a_failing_agent_is_redacted(make_relay: Any, cli_settings: dict, pad: int, expected: str) -> None:
+    relay = await make_relay(**cli_settings, chat_env=[f"CHAT_TEST_VAR={SECRET}", f"CHAT_TEST_PAD={pad}"])
+    with pytest.raises(ChatUnavailable) as err:
+        await relay.send("leak")
+    assert err.value.message == expected  # the pad (3 characters, too short to be a key) is left alone
+    assert str(err.value) == expected
+    assert "sk-agent" not in err.value.message
+
+
 @pytest.mark.parametrize(
     "message,settings,reason",
     [

@@ -9,6 +9,7 @@ line first. Some messages change its behaviour:
   slow         start a grandchild, write both pids to DIR/pids, sleep (TERM ends it)
   stubborn     like slow, but ignores TERM
   fail         print to stderr and exit 3
+  leak         print CHAT_TEST_VAR to stderr after CHAT_TEST_PAD dots (a "wrong key" error), exit 3
   malformed    print text that is not JSON (whatever --output says)
   env          answer the names of the BUREAU_AGENT_* variables it sees, DISPLAY, CHAT_TEST_VAR, cwd
   background   start a grandchild that keeps stdout open (pid in DIR/pids), answer, exit
@@ -49,6 +50,10 @@ def main() -> int:
         return 0
     if message == "fail":
         print("agent exploded: no model loaded", file=sys.stderr)
+        return 3
+    if message == "leak":
+        pad = "." * int(os.environ.get("CHAT_TEST_PAD", "0"))
+        print(f"{pad} bad key {os.environ.get('CHAT_TEST_VAR', '-')}", file=sys.stderr)
         return 3
     if message == "malformed":
         print("this is {not json")
