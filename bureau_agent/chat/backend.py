@@ -67,6 +67,10 @@ class Backend(abc.ABC):
     async def close(self) -> None:
         """Stop background work and release connections."""
 
+    async def stop(self) -> None:
+        """The agent is stopping: end the calls in flight now (they fail; the relay answers their
+        callers and cancels whatever is still running after this)."""
+
     @abc.abstractmethod
     def reachable(self) -> bool:
         """The last known reachability; cheap, never blocks."""

@@ -92,6 +92,9 @@ class CommandBackend(Backend):
             return f"chat_cwd {self.cwd!r} is not an existing directory."
         return None
 
+    async def stop(self) -> None:
+        await self.runner.stop_all()  # each agent's whole tree, TERM then KILL, before its call returns
+
     async def close(self) -> None:
         await self.runner.close()
 

@@ -2,16 +2,18 @@
 
 It owns what every backend shares: the bounds (message size, calls at once, timeout), the
 conversations (an id is made up when the caller gives none, so the caller can continue), the
-deadline that cancels the backend, the removal of secrets from error messages, and the status
-shown in /v1/status and heartbeats.
+deadline that cancels the backend, the end of calls in flight when the agent stops, the removal
+of secrets from error messages, and the status shown in /v1/status and heartbeats.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 
 from bureau_agent.chat.backend import Backend, Deadline, within
@@ -24,6 +26,9 @@ from bureau_agent.log import MASK
 from bureau_agent.process.environment import Session
 
 log = logging.getLogger("bureau_agent.chat")
+
+STOPPING = "The agent is shutting down; retry once it is back."
+STOPPED = "The agent is shutting down: the chat call was ended; retry once it is back."
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -109,6 +114,8 @@ class ChatRelay:
         self.in_flight = 0
         # chat_api_key and chat_env (items and values): an agent's error output may quote them.
         self.secrets = settings.secret_values()
+        self._stopping = False
+        self._calls: set[asyncio.Future[str]] = set()
 
     async def start(self) -> None:
         if self.backend is None:
@@ -117,7 +124,18 @@ class ChatRelay:
             return
         await self.backend.start()
 
+    async def stop(self) -> None:
+        """Refuse new calls and end those in flight; their callers get ChatUnavailable at once."""
+        self._stopping = True
+        if self.backend is not None:
+            await self.backend.stop()  # command: each agent's tree is ended (TERM, grace, KILL)
+        calls = list(self._calls)
+        for call in calls:  # what is left: openai requests (aborted, connection closed), waits for a turn
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+
     async def close(self) -> None:
+        await self.stop()
         if self.backend is not None:
             await self.backend.close()
 
@@ -148,6 +166,8 @@ class ChatRelay:
         timeout_ms = self.default_timeout_ms if timeout_ms is None else timeout_ms
         if self.backend is None:
             raise ChatUnavailable(self.unconfigured_reason)
+        if self._stopping:
+            raise ChatUnavailable(STOPPING)
         refused = self.backend.refuse_reason()
         if refused:
             raise ChatUnavailable(refused)
@@ -160,7 +180,7 @@ class ChatRelay:
         started = time.monotonic()
         conversation = self.conversations.get(conversation_id or str(uuid.uuid4()))
         try:
-            response = await self._turn(message, conversation, Deadline.after(timeout_ms))
+            response = await self._stoppable(self._turn(message, conversation, Deadline.after(timeout_ms)))
         finally:
             self.in_flight -= 1
         duration_ms = int((time.monotonic() - started) * 1000)
@@ -177,11 +197,29 @@ class ChatRelay:
         )
         return ChatReply(response, conversation.id, duration_ms)
 
+    async def _stoppable(self, coro: Coroutine[Any, Any, str]) -> str:
+        """Run coro as a task stop() can cancel; cancelled by our caller, it is cancelled too."""
+        call = asyncio.ensure_future(coro)
+        self._calls.add(call)
+        try:
+            await asyncio.wait([call])
+        except asyncio.CancelledError:
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+            raise
+        finally:
+            self._calls.discard(call)
+        if call.cancelled() or (self._stopping and call.exception() is not None):
+            raise ChatUnavailable(STOPPED)  # stop() ended it, whatever the backend made of that
+        return call.result()
+
     async def _turn(self, message: str, conversation: Conversation, deadline: Deadline) -> str:
         assert self.backend is not None
         # One message at a time per conversation, so each sees the last; the wait counts in the timeout.
         await within(conversation.lock.acquire(), deadline)
         try:
+            if self._stopping:  # stop() came while this call waited for its turn
+                raise ChatUnavailable(STOPPED)
             return await self.backend.reply(message, conversation, deadline)
         finally:
             conversation.lock.release()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.support.chat import API_KEY, FAKE_CLI, all_gone, closed_port_url, fake_openai, pids_in  # noqa: F401 (fixtures)
@@ -171,6 +173,56 @@ async def test_command_backend_over_http(make_agent: Any, xvfb: Xvfb, tmp_path: 
     status, data, _ = await chat(client, {"message": "slow", "timeoutMs": 3000})
     assert status == 504 and data["error"]["code"] == "chat_timeout"
     assert await all_gone(pids_in(tmp_path))
+
+
+async def _shut_down_during(client: Any, body: dict[str, Any], running: Any) -> tuple[int, dict[str, Any], float]:
+    """Start a chat call, await running(), stop the server; the call's answer and the shutdown's seconds."""
+    async with aiohttp.ClientSession() as session:  # not the test client's: it is closed with the server
+
+        async def post() -> tuple[int, dict[str, Any]]:
+            async with session.post(client.make_url("/v1/chat"), json=body, headers=AUTH) as resp:
+                return resp.status, await resp.json()
+
+        call = asyncio.ensure_future(post())
+        await running()
+        started = time.monotonic()
+        # Without an answer the server would hold the call for its whole shutdown grace (60 s here).
+        await asyncio.wait_for(client.server.close(), 15)
+        status, data = await asyncio.wait_for(call, 5)
+    return status, data, time.monotonic() - started
+
+
+async def test_shutdown_ends_a_running_agent_and_answers_its_caller(make_agent: Any, xvfb: Xvfb, tmp_path: Path) -> None:
+    client = await make_agent(
+        xvfb.name, chat_backend="command", chat_command=[sys.executable, FAKE_CLI, "--state", str(tmp_path)], exec_kill_grace_ms=300
+    )
+
+    async def running() -> None:
+        for _ in range(200):
+            if (tmp_path / "pids").exists() and (tmp_path / "pids").read_text().count(" ") == 1:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the agent did not start")
+
+    status, data, seconds = await _shut_down_during(client, {"message": "stubborn", "timeoutMs": 60_000}, running)
+    assert status == 503 and data["error"]["code"] == "chat_unavailable"
+    assert data["error"]["message"] == "The agent is shutting down: the chat call was ended; retry once it is back."
+    assert seconds < 10  # TERM, 0.3 s of grace, KILL
+    assert await all_gone(pids_in(tmp_path))
+
+
+async def test_shutdown_aborts_a_backend_request_and_answers_its_caller(openai_agent: Any, fake_openai: FakeOpenAI) -> None:
+    client = await openai_agent()
+    fake_openai.mode = "slow"
+
+    async def running() -> None:
+        await asyncio.wait_for(fake_openai.started.wait(), 5)
+
+    status, data, seconds = await _shut_down_during(client, {"message": "hi", "timeoutMs": 60_000}, running)
+    assert status == 503 and data["error"]["code"] == "chat_unavailable"
+    assert "shutting down" in data["error"]["message"]
+    assert seconds < 10
+    await asyncio.wait_for(fake_openai.disconnected.wait(), 5)  # the backend saw the request go
 
 
 async def test_openapi_documents_the_chat_errors(make_agent: Any, xvfb: Xvfb) -> None:

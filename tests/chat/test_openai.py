@@ -106,6 +106,24 @@ async def test_slow_backend_times_out_and_request_is_cancelled(
     assert relay.in_flight == 0
 
 
+async def test_stop_ends_calls_in_flight_and_refuses_new_ones(
+    make_relay: Any, openai_settings: dict, fake_openai: FakeOpenAI
+) -> None:
+    relay = await make_relay(**openai_settings)
+    fake_openai.mode = "slow"
+    sent = asyncio.ensure_future(relay.send("first", "same", timeout_ms=60_000))
+    waiting = asyncio.ensure_future(relay.send("second", "same", timeout_ms=60_000))  # waits for its turn
+    await asyncio.wait_for(fake_openai.started.wait(), 5)
+    await asyncio.wait_for(relay.stop(), 5)
+    for call in (sent, waiting):
+        with pytest.raises(ChatUnavailable, match="^The agent is shutting down: the chat call was ended"):
+            await call
+    await asyncio.wait_for(fake_openai.disconnected.wait(), 5)
+    assert len(fake_openai.requests) == 1 and relay.in_flight == 0
+    with pytest.raises(ChatUnavailable, match="^The agent is shutting down; retry once it is back"):
+        await relay.send("third")
+
+
 async def test_failing_backend_is_unavailable_with_its_reason(
     make_relay: Any, openai_settings: dict, fake_openai: FakeOpenAI
 ) -> None:
