@@ -8,6 +8,7 @@ context that creates its domain service and stores it under its own AppKey.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -45,6 +46,13 @@ async def desktop_lifespan(app: web.Application) -> AsyncIterator[None]:
         await display.close()
 
 
+async def _end_calls_in_flight(app: web.Application) -> None:
+    """Every feature's on_shutdown (ending its running commands, chat turns, …) at once, before
+    the server waits for calls in flight; one after another, kill grace periods would add up."""
+    hooks = [hook for feature in FEATURES if (hook := getattr(feature, "on_shutdown", None)) is not None]
+    await asyncio.gather(*(hook(app) for hook in hooks))
+
+
 def create_app(settings: Settings, token: str | None) -> web.Application:
     """token None only in development mode (checked by config.resolve_token)."""
     if settings.xauthority:
@@ -67,9 +75,6 @@ def create_app(settings: Settings, token: str | None) -> web.Application:
         lifespan = getattr(feature, "lifespan", None)
         if lifespan is not None:
             app.cleanup_ctx.append(lifespan)
-        # runs before the server waits for calls in flight (cleanup contexts run after)
-        on_shutdown = getattr(feature, "on_shutdown", None)
-        if on_shutdown is not None:
-            app.on_shutdown.append(on_shutdown)
+    app.on_shutdown.append(_end_calls_in_flight)
     setup_heartbeat(app, token)  # last: it reads every service, and stops first
     return app
