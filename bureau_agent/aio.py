@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 
 
 async def wait_event(event: asyncio.Event, timeout: float) -> bool:
@@ -18,3 +20,41 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
     finally:
         waiter.cancel()
     return bool(done)
+
+
+class Ticker:
+    """A background task calling `tick()` every interval_s, and at once after wake().
+
+    A tick that raises is logged and the next one runs anyway: a monitor must not die quietly.
+    close() ends it even when its cancel is swallowed (see wait_event).
+    """
+
+    def __init__(self, name: str, tick: Callable[[], Awaitable[object]], interval_s: float, log: logging.Logger) -> None:
+        self.name = name
+        self.tick = tick
+        self.interval_s = interval_s
+        self.log = log
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while not self._closing:
+            await wait_event(self._wake, self.interval_s)
+            self._wake.clear()
+            try:
+                await self.tick()
+            except Exception:
+                self.log.exception("%s failed", self.name)

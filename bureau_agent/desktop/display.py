@@ -30,7 +30,7 @@ from Xlib import display as xdisplay
 from Xlib import error as xerror
 from Xlib.support import unix_connect
 
-from bureau_agent.aio import wait_event
+from bureau_agent.aio import Ticker
 from bureau_agent.errors import DisplayUnavailable
 
 log = logging.getLogger("bureau_agent.display")
@@ -68,29 +68,23 @@ class Display:
 
     def __init__(self, name: str | None, *, check_interval_s: float = 0.5, ping_timeout_s: float = 10.0) -> None:
         self.name = name
-        self.check_interval_s = check_interval_s
         self.ping_timeout_s = ping_timeout_s
         self.state = DisplayState(name=name, connected=False)
         self._conn: xdisplay.Display | None = None
         self._generation = 0
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="x-owner")
         self._listeners: list[Listener] = []
-        self._monitor: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._closing = False
+        self._monitor = Ticker("display monitor", self._check, check_interval_s, log)
         self._silent = False  # the last server stopped answering: probe before connecting again
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self._try_connect()
-        self._monitor = asyncio.get_running_loop().create_task(self._watch(), name="display-monitor")
+        self._monitor.start()
 
     async def close(self) -> None:
-        self._closing = True  # ends the monitor even if a cancel is swallowed by a wait_for (< 3.12)
-        if self._monitor is not None:
-            self._monitor.cancel()
-            await asyncio.gather(self._monitor, return_exceptions=True)
+        await self._monitor.close()
         drop = asyncio.get_running_loop().run_in_executor(self._executor, self._drop_connection)
         done, _ = await asyncio.wait({drop}, timeout=self.ping_timeout_s)
         if not done:  # the owner is stuck on a server that stopped answering: unblock it
@@ -135,18 +129,15 @@ class Display:
 
     def wake_monitor(self) -> None:
         """Ask for a check now (for example after an X error seen elsewhere)."""
-        self._wake.set()
+        self._monitor.wake()
 
     # -- connection management -------------------------------------------------------------
 
-    async def _watch(self) -> None:
-        while not self._closing:
-            await wait_event(self._wake, self.check_interval_s)
-            self._wake.clear()
-            if self.state.connected:
-                await self._ping()
-            else:
-                await self._try_connect()
+    async def _check(self) -> None:
+        if self.state.connected:
+            await self._ping()
+        else:
+            await self._try_connect()
 
     async def _ping(self) -> None:
         loop = asyncio.get_running_loop()
@@ -227,7 +218,7 @@ class Display:
         self._set_state(dataclasses.replace(self.state, connected=False))
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._drop_connection)
-        self._wake.set()
+        self._monitor.wake()
 
     def _set_state(self, state: DisplayState) -> None:
         changed = state.connected != self.state.connected

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
-from bureau_agent.aio import wait_event
+from bureau_agent.aio import Ticker
 from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.display import Display, DisplayState
 
@@ -65,11 +65,9 @@ class Readiness:
         self.ready = False
         self.checks: list[Check] = []
         self._listeners: list[Callable[[bool], None]] = []
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
         self._checking = asyncio.Lock()
-        self._closing = False
-        display.add_listener(self._on_display_change)
+        self._ticker = Ticker("readiness check", self.check, interval_s, log)
+        display.add_listener(lambda state: self._ticker.wake())
 
     def add_listener(self, listener: Callable[[bool], None]) -> None:
         """listener(ready) runs on the event loop each time agentReady flips."""
@@ -82,13 +80,10 @@ class Readiness:
 
     async def start(self) -> None:
         await self.check()
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="readiness")
+        self._ticker.start()
 
     async def close(self) -> None:
-        self._closing = True  # ends the loop even if a cancel is swallowed by a wait_for (< 3.12)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._ticker.close()
 
     async def check(self) -> bool:
         async with self._checking:  # the loop and an explicit check never interleave
@@ -107,15 +102,3 @@ class Readiness:
                     except Exception:
                         log.exception("readiness listener failed")
             return ready
-
-    def _on_display_change(self, state: DisplayState) -> None:
-        self._wake.set()
-
-    async def _loop(self) -> None:
-        while not self._closing:
-            await wait_event(self._wake, self.interval_s)
-            self._wake.clear()
-            try:
-                await self.check()
-            except Exception:
-                log.exception("readiness check failed")
