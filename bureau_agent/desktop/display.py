@@ -142,13 +142,14 @@ class Display:
     async def _ping(self) -> None:
         loop = asyncio.get_running_loop()
         fut = loop.run_in_executor(self._executor, self._run_on_owner, _screen_size, ())
+        # A ping given up on (timed out, or the monitor closed) still ends, usually failing on
+        # the connection that was shut: that outcome is known and not worth a warning.
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
         done, _ = await asyncio.wait({fut}, timeout=self.ping_timeout_s)
         if not done:
             self._break_connection()
             self._silent = True
             await self._lost(TimeoutError("the X server did not answer a ping"))
-            if fut.done():
-                fut.exception()  # it failed because the socket was shut down: nothing more to say
             return
         try:
             width, height = fut.result()
