@@ -35,6 +35,18 @@ def start_tree(run_id: str, env: dict[str, str] | None = None) -> tuple[subproce
     return proc, pids
 
 
+def start_ready(script: str, run_id: str) -> subprocess.Popen[bytes]:
+    """sh -c script in a session of its own, returned once it printed "ready"."""
+    proc = subprocess.Popen(
+        ["sh", "-c", script],
+        env={"PATH": os.environ["PATH"], RUN_ID_VAR: run_id},
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    return proc
+
+
 async def test_find_tree_sees_the_group_and_the_setsid_escapee() -> None:
     proc, (in_group, escaped) = start_tree("tree-a")
     try:
@@ -60,13 +72,7 @@ async def test_end_tree_ends_everything_with_sigterm() -> None:
 
 
 async def test_end_tree_kills_what_ignores_sigterm() -> None:
-    proc = subprocess.Popen(
-        ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"],
-        env={"PATH": os.environ["PATH"], RUN_ID_VAR: "tree-c"},
-        stdout=subprocess.PIPE,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    proc = start_ready("trap '' TERM; echo ready; while :; do sleep 0.05; done", "tree-c")
     sent = await end_tree(proc.pid, "tree-c", 0.2, root_pid=proc.pid)
     assert sent == "SIGKILL"
     assert proc.wait(timeout=5) == -9
@@ -74,13 +80,7 @@ async def test_end_tree_kills_what_ignores_sigterm() -> None:
 
 async def test_end_tree_leaves_the_exit_status_of_the_main_process_to_its_parent() -> None:
     # The runner reports how the main process ended from asyncio's waitpid: end_tree must not reap it.
-    proc = subprocess.Popen(
-        ["sh", "-c", "echo ready; exec sleep 60"],
-        env={"PATH": os.environ["PATH"], RUN_ID_VAR: "tree-d"},
-        stdout=subprocess.PIPE,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    proc = start_ready("echo ready; exec sleep 60", "tree-d")
     assert await end_tree(proc.pid, "tree-d", 2.0, root_pid=proc.pid) == "SIGTERM"
     assert proc.wait(timeout=5) == -15
 
@@ -89,13 +89,7 @@ async def test_end_tree_kills_what_the_tree_starts_during_the_grace(tmp_path: Pa
     # On TERM the shell starts a setsid child (out of the group, not yet found), then exits.
     late = tmp_path / "late"
     script = f"trap 'setsid sleep 62 & echo $! > {late}; exit 0' TERM; echo ready; while :; do sleep 0.05; done"
-    proc = subprocess.Popen(
-        ["sh", "-c", script],
-        env={"PATH": os.environ["PATH"], RUN_ID_VAR: "tree-e"},
-        stdout=subprocess.PIPE,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    proc = start_ready(script, "tree-e")
     try:
         assert await end_tree(proc.pid, "tree-e", 2.0, root_pid=proc.pid) == "SIGKILL"
         assert proc.wait(timeout=5) == 0
