@@ -2,8 +2,20 @@
 
 create_app() builds the aiohttp application: middlewares, every feature's routes, and the
 services (display owner, capturer, readiness, …) opened and closed in cleanup contexts. Each
-feature module under api/ contributes ROUTES, and may contribute a `lifespan(app)` cleanup
-context that creates its domain service and stores it under its own AppKey.
+feature module under api/ exports one FEATURE (api/feature.py): its routes, and optionally a
+lifespan (a cleanup context that creates its domain service under its key in appkeys) and
+shutdown hooks.
+
+Shutdown, in this order (aiohttp runs on_shutdown once the listener is closed, before it waits
+for the handlers still running):
+1. the heartbeat says `stopping` at once, so the control plane stops sending calls;
+2. streams and subscribers are closed (features' on_stopping): they never hold the shutdown;
+3. calls in flight get up to shutdown_grace_s to finish on their own (a `sleep 1; echo
+   finished` answers `finished`);
+4. what is still running is ended (features' on_shutdown, all at once so kill graces do not add
+   up), and those calls answer with what they have;
+5. the cleanup contexts close in reverse order: the heartbeat's first (the last `stopping`
+   beat, bounded), then the features' services, then the display.
 """
 
 from __future__ import annotations
@@ -11,31 +23,47 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bureau_agent.api import chat, context, input, process, screenshot, system
-from bureau_agent.api.middleware import error_middleware, make_auth_middleware
-from bureau_agent.api.routes import Route
+from bureau_agent import appkeys
+from bureau_agent.api import chat, input, process, screenshot, system
+from bureau_agent.api.feature import Feature
+from bureau_agent.api.middleware import make_auth_middleware
 from bureau_agent.config import Settings
-from bureau_agent.control.lifespan import setup_heartbeat
+from bureau_agent.control.client import ControlPlaneClient
+from bureau_agent.control.heartbeat import Heartbeat
 from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.readiness import Readiness
+from bureau_agent.httpkit.middleware import error_middleware
+from bureau_agent.httpkit.routes import Route
+from bureau_agent.inflight import InFlight
+from bureau_agent.snapshot import snapshot_of
 from bureau_agent.system.identity import Identity
+from bureau_agent.system.metrics import CpuSampler
 
 log = logging.getLogger("bureau_agent.app")
 
-FEATURES = (system, input, screenshot, process, chat)
+FEATURES: tuple[Feature, ...] = (
+    system.FEATURE,
+    input.FEATURE,
+    screenshot.FEATURE,
+    process.FEATURE,
+    chat.FEATURE,
+)
+
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 
 async def desktop_lifespan(app: web.Application) -> AsyncIterator[None]:
-    settings = app[context.SETTINGS]
+    settings = app[appkeys.SETTINGS]
     display = Display(settings.display)
     capturer = Capturer(settings.display)
     readiness = Readiness(display, capturer)
-    app[context.DISPLAY], app[context.CAPTURER], app[context.READINESS] = display, capturer, readiness
+    app[appkeys.DISPLAY], app[appkeys.CAPTURER], app[appkeys.READINESS] = display, capturer, readiness
     await display.start()
     await readiness.start()
     try:
@@ -46,35 +74,71 @@ async def desktop_lifespan(app: web.Application) -> AsyncIterator[None]:
         await display.close()
 
 
-async def _end_calls_in_flight(app: web.Application) -> None:
-    """Every feature's on_shutdown (ending its running commands, chat turns, …) at once, before
-    the server waits for calls in flight; one after another, kill grace periods would add up."""
-    hooks = [hook for feature in FEATURES if (hook := getattr(feature, "on_shutdown", None)) is not None]
-    await asyncio.gather(*(hook(app) for hook in hooks))
+def heartbeat_lifespan(heartbeat_token: str | None):  # type: ignore[no-untyped-def]
+    """The heartbeat, created after every service (its first beat knows agentReady) and closed
+    first (its last `stopping` beat goes out before the services close). The token is only
+    handed to the client for its Authorization header; it is never logged."""
+
+    async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        settings = app[appkeys.SETTINGS]
+        if not settings.heartbeat_url:
+            yield
+            return
+        if not settings.desktop_id:
+            log.warning("heartbeat without a desktop id: set desktop_id (BUREAU_AGENT_DESKTOP_ID)")
+        readiness = app[appkeys.READINESS]
+        cpu = CpuSampler()  # the heartbeat's own CPU window: /v1/status calls do not shrink it
+        heartbeat = Heartbeat(
+            ControlPlaneClient(settings.heartbeat_url, heartbeat_token, settings.heartbeat_timeout_s),
+            settings.desktop_id,
+            lambda: snapshot_of(app, cpu),
+            lambda: readiness.ready,
+            interval_s=settings.heartbeat_interval_s,
+            random=random.SystemRandom().random,
+            startup_grace_s=settings.heartbeat_startup_grace_s,
+        )
+        readiness.add_listener(lambda ready: heartbeat.changed())
+        app[appkeys.HEARTBEAT] = heartbeat
+        log.info("heartbeat started", extra={"url": settings.heartbeat_url, "intervalS": settings.heartbeat_interval_s})
+        heartbeat.start()
+        try:
+            yield
+        finally:
+            await heartbeat.stop()
+
+    return lifespan
 
 
-def create_app(settings: Settings, token: str | None) -> web.Application:
+async def _shutdown(app: web.Application) -> None:
+    heartbeat = app.get(appkeys.HEARTBEAT)
+    if heartbeat is not None:
+        heartbeat.begin_stopping()
+    await asyncio.gather(*(f.on_stopping(app) for f in FEATURES if f.on_stopping is not None))
+    grace = app[appkeys.SETTINGS].shutdown_grace_s
+    if not await app[IN_FLIGHT].drained(grace):
+        log.info("calls still running after the shutdown grace are ended", extra={"calls": app[IN_FLIGHT].count})
+    await asyncio.gather(*(f.on_shutdown(app) for f in FEATURES if f.on_shutdown is not None))
+
+
+def create_app(settings: Settings, token: str | None, heartbeat_token: str | None = None) -> web.Application:
     """token None only in development mode (checked by config.resolve_token)."""
     if settings.xauthority:
         os.environ["XAUTHORITY"] = settings.xauthority  # python-xlib and libxcb read it from here
-    routes: list[Route] = []
-    for feature in FEATURES:
-        routes.extend(feature.ROUTES)
+    routes: list[Route] = [route for feature in FEATURES for route in feature.routes]
     public = {route.path for route in routes if not route.auth}  # what the OpenAPI document says
+    in_flight = InFlight()
     app = web.Application(
-        middlewares=[error_middleware, make_auth_middleware(token, settings.max_body_bytes, public)],
+        middlewares=[in_flight.middleware, error_middleware, make_auth_middleware(token, settings.max_body_bytes, public)],
         client_max_size=settings.max_body_bytes,
     )
-    app[context.SETTINGS] = settings
-    app[context.IDENTITY] = Identity.new()
-    app[system.ROUTES_KEY] = routes
+    app[appkeys.SETTINGS] = settings
+    app[appkeys.IDENTITY] = Identity.new()
+    app[appkeys.ROUTES] = routes
+    app[IN_FLIGHT] = in_flight
     for route in routes:
         app.router.add_route(route.method, route.path, route.handler)
     app.cleanup_ctx.append(desktop_lifespan)
-    for feature in FEATURES:
-        lifespan = getattr(feature, "lifespan", None)
-        if lifespan is not None:
-            app.cleanup_ctx.append(lifespan)
-    app.on_shutdown.append(_end_calls_in_flight)
-    setup_heartbeat(app, token)  # last: it reads every service, and stops first
+    app.cleanup_ctx.extend(f.lifespan for f in FEATURES if f.lifespan is not None)
+    app.cleanup_ctx.append(heartbeat_lifespan(heartbeat_token))  # last: it reads every service, and stops first
+    app.on_shutdown.append(_shutdown)
     return app

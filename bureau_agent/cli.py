@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from bureau_agent import __version__
 from bureau_agent.config import ConfigError, Settings, load_settings, resolve_token
-from bureau_agent.controlplane import cli as controlplane_cli
 
 EXIT_CONFIG = 2
 
@@ -29,6 +29,12 @@ def _settings_parser() -> argparse.ArgumentParser:
     return common
 
 
+# Subcommands that are programs of their own: name -> (module with run(argv), help).
+DELEGATED = {
+    "control-plane": ("bureau_agent.controlplane.cli", "run a local control plane (the public /v1/desktops API)"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _settings_parser()
     parser = argparse.ArgumentParser(prog="bureau-agent", description="The agent inside a bureau desktop.")
@@ -36,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", parents=[common], help="run the daemon")
     sub.add_parser("doctor", parents=[common], help="check the display, XTest, capture, token and heartbeat URL")
     sub.add_parser("version", help="print the version")
-    controlplane_cli.add_parser(sub)
+    for name, (_, help_text) in DELEGATED.items():
+        sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
@@ -55,12 +62,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        # Imported only here: the daemon never loads the tools it does not run.
+        run: Any = importlib.import_module(DELEGATED[argv[0]][0]).run
+        return int(run(argv[1:]))
     args = build_parser().parse_args(argv)
     if args.command == "version":
         print(__version__)
         return 0
-    if args.command == "control-plane":
-        return controlplane_cli.main(args)
     try:
         settings = settings_from_args(args)
         if args.command == "doctor":

@@ -17,10 +17,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bureau_agent.api import context
+from bureau_agent import appkeys
 from bureau_agent.app import create_app
 from bureau_agent.config import Settings
-from bureau_agent.serving import start_listening, wait_for_stop_signal
+from bureau_agent.httpkit.serving import start_listening, wait_for_stop_signal
 from bureau_agent.system.sdnotify import Notifier, watchdog_interval_s
 
 log = logging.getLogger("bureau_agent.server")
@@ -51,14 +51,14 @@ async def serve(settings: Settings, token: str | None) -> int:
     watchdog_s = watchdog_interval_s(os.environ)
     notifier = Notifier.from_environ()  # also removes NOTIFY_SOCKET etc. from what children inherit
     notifier.status("starting")
-    app = create_app(settings, token)
+    app = create_app(settings, token, heartbeat_token=token)
     runner = await start_listening(app, settings.listen_host, settings.listen_port, settings.shutdown_grace_s)
     if runner is None:
         notifier.status(f"cannot listen on {settings.listen}")
         notifier.close()
         return 1
     listen = ", ".join(bound_addresses(runner)) or settings.listen
-    readiness = app[context.READINESS]
+    readiness = app[appkeys.READINESS]
     notifier.ready(status_line(listen, readiness.ready))
     readiness.add_listener(lambda ready: notifier.status(status_line(listen, ready)))
     log.info(

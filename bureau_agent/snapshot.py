@@ -10,18 +10,18 @@ from typing import Any
 
 from aiohttp import web
 
-from bureau_agent.api import context
+from bureau_agent import appkeys
 from bureau_agent.system import metrics
 
 NOT_CONFIGURED_CHAT = {"configured": False, "reachable": False}
 
 
 def snapshot_of(app: web.Application, cpu: metrics.CpuSampler) -> dict[str, Any]:
-    chat = app[context.CHAT_STATUS].status() if context.CHAT_STATUS in app else None
+    chat = app[appkeys.CHAT_STATUS].status() if appkeys.CHAT_STATUS in app else None
     return {
-        "agentReady": app[context.READINESS].ready,
-        **app[context.IDENTITY].to_json(),
-        "display": app[context.DISPLAY].state.to_json(),
+        "agentReady": app[appkeys.READINESS].ready,
+        **app[appkeys.IDENTITY].to_json(),
+        "display": app[appkeys.DISPLAY].state.to_json(),
         "chat": chat or dict(NOT_CONFIGURED_CHAT),
         "metrics": metrics.collect(cpu),
     }

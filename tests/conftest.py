@@ -40,6 +40,6 @@ def make_agent(aiohttp_client: Callable[..., Any]) -> Callable[..., Any]:
     """make_agent(display, **settings) -> test client, for tests that need other settings."""
 
     async def make(display: str | None, token: str | None = TOKEN, **overrides: Any) -> TestClient:
-        return await aiohttp_client(create_app(agent_settings(display, token=token, **overrides), token))
+        return await aiohttp_client(create_app(agent_settings(display, token=token, **overrides), token, heartbeat_token=token))
 
     return make

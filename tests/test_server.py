@@ -144,4 +144,5 @@ async def test_sigterm_answers_the_call_in_flight_before_the_last_beat(xvfb: Xvf
             await proc.wait()
         await control_plane.close()
     assert proc.returncode == 0 and status == 200
-    assert events == ["beat:ready", "exec:200", "beat:stopping"]
+    # stopping at once (the control plane stops sending calls), the call, then the last beat
+    assert events == ["beat:ready", "beat:stopping", "exec:200", "beat:stopping"]

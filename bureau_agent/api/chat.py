@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bureau_agent.api import context
-from bureau_agent.api.http import json_response, read_json
-from bureau_agent.api.routes import Route
-from bureau_agent.api.schema import integer, obj, string
+from bureau_agent import appkeys
+from bureau_agent.httpkit.http import json_response, read_json
+from bureau_agent.api.feature import Feature
+from bureau_agent.httpkit.routes import Route
+from bureau_agent.httpkit.schema import integer, obj, string
 from bureau_agent.chat.relay import ChatRelay
 
-RELAY = web.AppKey("chat_relay", ChatRelay)
 
 # The hard ceilings; chat_max_message_chars and chat_max_timeout_ms set the configured bounds.
 CHAT = obj(
@@ -36,10 +36,10 @@ REPLY = obj(
 
 
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
-    relay = ChatRelay(app[context.SETTINGS])
+    relay = ChatRelay(app[appkeys.SETTINGS])
     await relay.start()
-    app[RELAY] = relay
-    app[context.CHAT_STATUS] = relay
+    app[appkeys.RELAY] = relay
+    app[appkeys.CHAT_STATUS] = relay
     try:
         yield
     finally:
@@ -47,14 +47,14 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
 
 
 async def on_shutdown(app: web.Application) -> None:
-    """Before the server waits for calls in flight, end the chat calls so they answer (app.py registers it)."""
-    if RELAY in app:
-        await app[RELAY].stop()
+    """Once the shutdown grace is over, end the chat calls still running so that they answer."""
+    if appkeys.RELAY in app:
+        await app[appkeys.RELAY].stop()
 
 
 async def chat(request: web.Request) -> web.Response:
     body = await read_json(request, CHAT)
-    reply = await request.app[RELAY].send(body["message"], body.get("conversationId"), body.get("timeoutMs"))
+    reply = await request.app[appkeys.RELAY].send(body["message"], body.get("conversationId"), body.get("timeoutMs"))
     return json_response(reply.to_json())
 
 
@@ -69,3 +69,5 @@ ROUTES = [
         errors=(400, 429, 503, 504),
     ),
 ]
+
+FEATURE = Feature("chat", ROUTES, lifespan=lifespan, on_shutdown=on_shutdown)

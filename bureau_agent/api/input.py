@@ -7,17 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bureau_agent.api import context
-from bureau_agent.api.http import json_response, read_json
-from bureau_agent.api.routes import Route
-from bureau_agent.api.schema import array, enum, integer, obj, string
+from bureau_agent import appkeys
+from bureau_agent.httpkit.http import json_response, read_json
+from bureau_agent.api.feature import Feature
+from bureau_agent.httpkit.routes import Route
+from bureau_agent.httpkit.schema import array, enum, integer, obj, string
 from bureau_agent.desktop.input_service import InputService, InputSettings
 from bureau_agent.desktop.pointer import BUTTONS, WHEEL
 
 if TYPE_CHECKING:
     from bureau_agent.desktop.xtest import PointerState
 
-INPUT = web.AppKey("input", InputService)
 
 BUTTON = enum(*BUTTONS, description="mouse button")
 MODIFIERS = array(string(64, min_length=1), 16, description="key names held during the action")
@@ -74,7 +74,7 @@ KEY = obj(
 
 
 def _service(request: web.Request) -> InputService:
-    return request.app[INPUT]
+    return request.app[appkeys.INPUT]
 
 
 def _pointer(state: PointerState) -> web.Response:
@@ -131,8 +131,8 @@ async def key(request: web.Request) -> web.Response:
 
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
     """The input service of the app's display; on shutdown it releases all and restores the map."""
-    service = InputService(app[context.DISPLAY], InputSettings.from_settings(app[context.SETTINGS]))
-    app[INPUT] = service
+    service = InputService(app[appkeys.DISPLAY], InputSettings.from_settings(app[appkeys.SETTINGS]))
+    app[appkeys.INPUT] = service
     try:
         yield
     finally:
@@ -148,3 +148,5 @@ ROUTES = [
     Route("POST", "/v1/type", type_text, "Type Unicode text", body=TYPE, response=obj({"typed": integer(0)}, ("typed",)), errors=ERRORS),
     Route("POST", "/v1/key", key, "Press key combinations", body=KEY, response=obj({"key": string()}, ("key",)), errors=ERRORS),
 ]
+
+FEATURE = Feature("input", ROUTES, lifespan=lifespan)

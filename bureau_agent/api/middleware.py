@@ -1,49 +1,15 @@
-"""The two middlewares: one that turns every failure into the error shape, one for the token.
-
-bearer_token() and token_matches() are the one way a bearer token is read and checked, for any
-server here that takes one.
-"""
+"""The agent's token middleware (the error middleware and bearer parsing are httpkit's)."""
 
 from __future__ import annotations
 
-import hmac
-import logging
 from collections.abc import Collection
 
 from aiohttp import web
 
-from bureau_agent.api.http import json_response
 from bureau_agent.config import is_loopback
-from bureau_agent.errors import (
-    AgentError,
-    Internal,
-    InvalidRequest,
-    MethodNotAllowed,
-    NotFound,
-    PayloadTooLarge,
-    Unauthorized,
-)
-
-log = logging.getLogger("bureau_agent.api")
-
-def bearer_token(request: web.Request) -> str | None:
-    """The token of `Authorization: Bearer <token>` (the scheme is case-insensitive), or None."""
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    return presented.strip() if scheme.lower() == "bearer" else None
-
-
-def token_matches(presented: str | None, expected: str | None) -> bool:
-    """Whether presented is expected, in constant time; no expected token matches nothing."""
-    # compare_digest on bytes, run even without a token: the time says nothing of the value.
-    same = hmac.compare_digest(
-        (presented or "").encode("utf-8", "surrogateescape"), (expected or "\0").encode("utf-8", "surrogateescape")
-    )
-    return same and presented is not None and bool(expected)
-
-
-def payload_too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
-
+from bureau_agent.errors import Unauthorized
+from bureau_agent.httpkit.auth import bearer_token, token_matches
+from bureau_agent.httpkit.middleware import payload_too_large
 
 def is_loopback_host(host: str) -> bool:
     """Whether a Host header names a loopback host (localhost, 127.0.0.1, [::1], any port)."""
@@ -55,47 +21,6 @@ def is_loopback_host(host: str) -> bool:
         name, sep, port = host.partition(":")
         port_ok = not sep or port.isdigit()
     return bool(port_ok) and bool(name) and is_loopback(name)
-
-
-def error_response(error: AgentError) -> web.Response:
-    return json_response(error.to_json(), status=error.status, headers=error.headers)
-
-
-def _from_http_exception(exc: web.HTTPException, request: web.Request) -> AgentError:
-    if isinstance(exc, web.HTTPNotFound):
-        return NotFound(f"There is no route {request.path}.")
-    if isinstance(exc, web.HTTPMethodNotAllowed):
-        return MethodNotAllowed(
-            f"{request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}.",
-            sorted(exc.allowed_methods),
-        )
-    if isinstance(exc, web.HTTPRequestEntityTooLarge):  # read past the limit: a body sent without Content-Length
-        return payload_too_large(request.client_max_size)
-    if exc.status < 500:
-        return InvalidRequest(exc.reason or "The request is malformed.")
-    return Internal("The agent failed to answer this request.")
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except AgentError as exc:
-        if exc.status >= 500:
-            log.warning("request failed", extra={"path": request.path, "code": exc.code, "error": exc.message})
-        return error_response(exc)
-    except web.HTTPException as exc:
-        if exc.status < 400:  # redirects and 304s are answers, not errors
-            raise
-        return error_response(_from_http_exception(exc, request))
-    except OSError as exc:  # ConnectionResetError included
-        if request.transport is None or request.transport.is_closing():
-            raise  # the caller went away; nobody to answer
-        log.exception("unexpected OS error", extra={"path": request.path})
-        return error_response(Internal(f"The agent hit an OS error: {exc.strerror or type(exc).__name__}."))
-    except Exception:
-        log.exception("unexpected error", extra={"path": request.path})
-        return error_response(Internal("The agent hit an unexpected error; it has been logged."))
 
 
 def make_auth_middleware(token: str | None, max_body_bytes: int, public: Collection[str]) -> web.middleware:

@@ -14,10 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bureau_agent.api import context
-from bureau_agent.api.http import json_response, read_json
-from bureau_agent.api.routes import Route
-from bureau_agent.api.schema import array, integer, obj, string
+from bureau_agent import appkeys
+from bureau_agent.httpkit.http import json_response, read_json
+from bureau_agent.api.feature import Feature
+from bureau_agent.httpkit.routes import Route
+from bureau_agent.httpkit.schema import array, integer, obj, string
 from bureau_agent.errors import InvalidRequest
 from bureau_agent.process.environment import MAX_ARG_BYTES, Session, check_env
 from bureau_agent.process.runner import Command, Runner
@@ -25,7 +26,6 @@ from bureau_agent.process.runner import Command, Runner
 MAX_SOURCE = 1_000_000  # characters of a command, script or code
 BIG_RESPONSE = 256 * 1024  # above this many characters the JSON is encoded in a thread
 
-RUNNER = web.AppKey("process_runner", Runner)
 
 COMMON = {
     "timeoutMs": integer(1, description="default and maximum come from the configuration (exec_default_timeout_ms, exec_max_timeout_ms)"),
@@ -67,7 +67,7 @@ def _check_arg(value: str, field: str) -> None:
 
 
 async def _run(request: web.Request, argv: list[str], body: dict[str, Any]) -> web.Response:
-    settings = request.app[context.SETTINGS]
+    settings = request.app[appkeys.SETTINGS]
     timeout_ms = body.get("timeoutMs", settings.exec_default_timeout_ms)
     if timeout_ms > settings.exec_max_timeout_ms:
         raise InvalidRequest(
@@ -78,7 +78,7 @@ async def _run(request: web.Request, argv: list[str], body: dict[str, Any]) -> w
     check_env(env)
     stdin = body["stdin"].encode("utf-8") if "stdin" in body else None
     command = Command(argv=argv, timeout_s=timeout_ms / 1000, stdin=stdin, cwd=body.get("cwd"), env=env)
-    result = (await request.app[RUNNER].run(command)).to_json()
+    result = (await request.app[appkeys.RUNNER].run(command)).to_json()
     if len(result["stdout"]) + len(result["stderr"]) > BIG_RESPONSE:
         return await asyncio.to_thread(json_response, result)  # building a Response touches no loop state
     return json_response(result)
@@ -107,24 +107,24 @@ async def run_bash(request: web.Request) -> web.Response:
 async def run_python(request: web.Request) -> web.Response:
     body = await read_json(request, PYTHON)
     _check_arg(body["code"], "code")
-    return await _run(request, [request.app[context.SETTINGS].python, "-c", body["code"]], body)
+    return await _run(request, [request.app[appkeys.SETTINGS].python, "-c", body["code"]], body)
 
 
 async def on_shutdown(app: web.Application) -> None:
-    """Before the server waits for calls in flight, end the commands they wait for (app.py registers it)."""
-    if RUNNER in app:
-        await app[RUNNER].stop_all()
+    """Once the shutdown grace is over, end the commands still running so that their calls answer."""
+    if appkeys.RUNNER in app:
+        await app[appkeys.RUNNER].stop_all()
 
 
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
-    settings = app[context.SETTINGS]
+    settings = app[appkeys.SETTINGS]
     runner = Runner(
         Session.from_settings(settings),
         max_concurrent=settings.exec_max_concurrent,
         output_limit_bytes=settings.exec_output_limit_bytes,
         kill_grace_s=settings.exec_kill_grace_ms / 1000,
     )
-    app[RUNNER] = runner
+    app[appkeys.RUNNER] = runner
     try:
         yield
     finally:
@@ -137,3 +137,5 @@ ROUTES = [
     Route("POST", "/v1/bash", run_bash, "Run a bash script", body=BASH, response=RESULT, errors=ERRORS),
     Route("POST", "/v1/python", run_python, "Run Python code with the desktop's python3", body=PYTHON, response=RESULT, errors=ERRORS),
 ]
+
+FEATURE = Feature("process", ROUTES, lifespan=lifespan, on_shutdown=on_shutdown)

@@ -8,10 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bureau_agent.api import context
-from bureau_agent.api.http import read_query
-from bureau_agent.api.routes import Route
-from bureau_agent.api.schema import enum, integer, string
+from bureau_agent import appkeys
+from bureau_agent.httpkit.http import read_query
+from bureau_agent.api.feature import Feature
+from bureau_agent.httpkit.routes import Route
+from bureau_agent.httpkit.schema import enum, integer, string
 from bureau_agent.desktop.encode import Region
 from bureau_agent.desktop.screenshots import Screenshots, Shot, ShotOptions
 from bureau_agent.errors import InvalidRequest
@@ -29,7 +30,6 @@ QUERY = {
 
 IMAGE = {"type": "string", "format": "binary"}
 
-SCREENSHOTS = web.AppKey("screenshots", Screenshots)
 
 _REGION = re.compile(r"\s*(-?\d{1,6})\s*,\s*(-?\d{1,6})\s*,\s*(-?\d{1,6})\s*,\s*(-?\d{1,6})\s*")
 
@@ -70,20 +70,20 @@ def _headers(shot: Shot) -> dict[str, str]:
 
 async def screenshot(request: web.Request) -> web.Response:
     options = options_from(read_query(request, QUERY))
-    shot = await request.app[SCREENSHOTS].shot(options, request.headers.get("If-None-Match"))
+    shot = await request.app[appkeys.SCREENSHOTS].shot(options, request.headers.get("If-None-Match"))
     if shot.data is None:
         return web.Response(status=304, headers=_headers(shot))
     return web.Response(body=shot.data, content_type=shot.media_type, headers=_headers(shot))
 
 
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
-    settings = app[context.SETTINGS]
+    settings = app[appkeys.SETTINGS]
     service = Screenshots(
-        app[context.CAPTURER],
+        app[appkeys.CAPTURER],
         max_concurrent=settings.screenshot_max_concurrent,
         cache_bytes=settings.screenshot_cache_bytes,
     )
-    app[SCREENSHOTS] = service
+    app[appkeys.SCREENSHOTS] = service
     try:
         yield
     finally:
@@ -108,3 +108,5 @@ ROUTES = [
         extra_responses={"304": {"description": "Not modified: the screen matches If-None-Match"}},
     ),
 ]
+
+FEATURE = Feature("screenshot", ROUTES, lifespan=lifespan)

@@ -6,35 +6,39 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bureau_agent.api import context
-from bureau_agent.api.http import json_response
-from bureau_agent.api.openapi import build_document
-from bureau_agent.api.routes import Route
+from bureau_agent import __version__, appkeys
+from bureau_agent.httpkit.http import json_response
+from bureau_agent.httpkit.openapi import build_document
+from bureau_agent.api.feature import Feature
+from bureau_agent.httpkit.routes import Route
 from bureau_agent.snapshot import snapshot_of
 from bureau_agent.system.metrics import METRICS_SCHEMA, CpuSampler
 
-ROUTES_KEY = web.AppKey("routes", list)
-OPENAPI = web.AppKey("openapi", dict)
-STATUS_CPU = web.AppKey("status_cpu", CpuSampler)
 
 
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
     # The route table is fixed once the app runs: its document is built once, not per request.
-    app[OPENAPI] = build_document(app[ROUTES_KEY])
-    app[STATUS_CPU] = CpuSampler()  # /v1/status's own CPU window, apart from the heartbeat's
+    app[appkeys.OPENAPI] = build_document(
+        app[appkeys.ROUTES],
+        title="bureau-agent",
+        version=__version__,
+        description="The HTTP API of the agent inside each bureau desktop. Every route but "
+        "/v1/health needs `Authorization: Bearer <agent token>`.",
+    )
+    app[appkeys.STATUS_CPU] = CpuSampler()
     yield
 
 
 async def health(request: web.Request) -> web.Response:
-    return json_response({"status": "ok", "agentReady": request.app[context.READINESS].ready})
+    return json_response({"status": "ok", "agentReady": request.app[appkeys.READINESS].ready})
 
 
 async def status(request: web.Request) -> web.Response:
-    return json_response(snapshot_of(request.app, request.app[STATUS_CPU]))
+    return json_response(snapshot_of(request.app, request.app[appkeys.STATUS_CPU]))
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return json_response(request.app[OPENAPI])
+    return json_response(request.app[appkeys.OPENAPI])
 
 
 HEALTH_SCHEMA = {
@@ -76,3 +80,5 @@ ROUTES = [
     Route("GET", "/v1/status", status, "Readiness, version, display, chat and host metrics", response=STATUS_SCHEMA, errors=()),
     Route("GET", "/v1/openapi.json", openapi, "This OpenAPI 3 document", response={"type": "object"}, errors=()),
 ]
+
+FEATURE = Feature("system", ROUTES, lifespan=lifespan)

@@ -75,6 +75,7 @@ class Heartbeat:
         self._last_sent: tuple[str, bool] | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._first_stopping: asyncio.Task[bool] | None = None
         self._lock = asyncio.Lock()  # one beat in flight at a time, so seq order is send order
 
     # -- state -----------------------------------------------------------------------------
@@ -100,16 +101,28 @@ class Heartbeat:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="heartbeat")
 
     def begin_stopping(self) -> None:
-        """Shutdown has begun: no more periodic beats, only the last one from stop()."""
+        """Shutdown has begun: the periodic beats end and one `stopping` beat goes out at once,
+        so the control plane stops sending calls while those in flight finish; stop() sends the
+        last one."""
+        if self._stopping:
+            return
+        self._halt()
+        self._first_stopping = asyncio.get_running_loop().create_task(
+            self.beat(timeout_s=STOPPING_BEAT_TIMEOUT_S), name="heartbeat stopping"
+        )
+
+    def _halt(self) -> None:
         self._stopping = True
         if self._task is not None:
             self._task.cancel()
 
     async def stop(self) -> None:
         """Stop the loop and send the last `stopping` beat, bounded to STOPPING_BEAT_TIMEOUT_S."""
-        self.begin_stopping()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
+        self._halt()
+        pending = [task for task in (self._task, self._first_stopping) if task is not None]
+        if self._first_stopping is not None:
+            self._first_stopping.cancel()  # still hanging: the last beat supersedes it
+        await asyncio.gather(*pending, return_exceptions=True)
         try:
             await asyncio.wait_for(self.beat(timeout_s=STOPPING_BEAT_TIMEOUT_S), STOPPING_BEAT_TIMEOUT_S)
         except asyncio.TimeoutError:

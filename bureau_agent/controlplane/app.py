@@ -15,17 +15,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from bureau_agent.api.http import json_response, read_json
-from bureau_agent.api.middleware import bearer_token, error_middleware, payload_too_large, token_matches
-from bureau_agent.api.schema import Schema, enum, integer, obj, string
+from bureau_agent.httpkit.http import json_response, read_json
+from bureau_agent.httpkit.auth import bearer_token, token_matches
+from bureau_agent.httpkit.middleware import error_middleware, payload_too_large
+from bureau_agent.httpkit.schema import Schema, enum, integer, obj, string
 from bureau_agent.controlplane.config import ControlPlaneConfig
 from bureau_agent.controlplane.desktops import DesktopManager, LocalDesktop
 from bureau_agent.controlplane.errors import Forbidden, RateLimited
 from bureau_agent.controlplane.keys import ApiKey, KeyStore
 from bureau_agent.controlplane.proxy import AgentClient
 from bureau_agent.controlplane.ratelimit import RateLimiter
+from bureau_agent.controlplane.routes import FORWARDS
 from bureau_agent.errors import InvalidRequest, NotFound, Unauthorized
-from bureau_agent.serving import start_listening, wait_for_stop_signal
+from bureau_agent.httpkit.serving import start_listening, wait_for_stop_signal
 
 log = logging.getLogger("bureau_agent.controlplane")
 
@@ -35,10 +37,10 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 CLIENT = web.AppKey("agent_client", AgentClient)
 DESKTOPS = web.AppKey("desktops", DesktopManager)
 REQUEST_KEY = "api_key"
+RATE_HEADERS = "rate_limit_headers"
 
 PUBLIC_PATHS = frozenset({"/v1/health"})
 LIFECYCLE = ("start", "stop", "restart")
-CONTROL_POST = ("click", "drag", "scroll", "type", "key", "bash", "exec")
 MAX_BEAT_BYTES = 64 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -74,10 +76,11 @@ def make_key_middleware(config: ControlPlaneConfig) -> Callable[..., Awaitable[w
             log.info("rate limited", extra={"key": key.name, "path": request.path})
             raise RateLimited(limit, decision.retry_after_s)
         request[REQUEST_KEY] = key
+        # Added as the answer's headers go out (on_response_prepare), which for a streamed
+        # answer is before the handler returns.
+        request[RATE_HEADERS] = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(decision.remaining)}
         started = time.monotonic()
         response = await handler(request)
-        response.headers["X-RateLimit-Limit"] = str(limit)
-        response.headers["X-RateLimit-Remaining"] = str(decision.remaining)
         log.info(
             "request",
             extra={
@@ -91,6 +94,10 @@ def make_key_middleware(config: ControlPlaneConfig) -> Callable[..., Awaitable[w
         return response
 
     return key_middleware
+
+
+async def _add_rate_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(request.get(RATE_HEADERS, {}))
 
 
 def requires(capability: str) -> Callable[[Handler], Handler]:
@@ -156,10 +163,11 @@ def lifecycle(action: str) -> Handler:
     return handler
 
 
-def forward(action: str, capability: str) -> Handler:
+def forward(agent_path: str, capability: str) -> Handler:
     @requires(capability)
-    async def handler(request: web.Request) -> web.Response:
-        return await request.app[CLIENT].forward(_desktop(request), request, action)
+    async def handler(request: web.Request) -> web.StreamResponse:
+        path = agent_path.format_map(request.match_info)  # {wid} and the like, as matched
+        return await request.app[CLIENT].forward(_desktop(request), request, path)
 
     return handler
 
@@ -194,6 +202,7 @@ def create_app(config: ControlPlaneConfig) -> web.Application:
     app = web.Application(
         middlewares=[error_middleware, make_key_middleware(config)], client_max_size=config.max_body_bytes
     )
+    app.on_response_prepare.append(_add_rate_headers)
     app[CONFIG] = config
     app[KEYS] = KeyStore(config.keys)
     app[LIMITER] = RateLimiter()
@@ -217,10 +226,8 @@ def create_app(config: ControlPlaneConfig) -> web.Application:
     r.add_get("/v1/desktops/{id}", get_desktop)
     for action in LIFECYCLE:
         r.add_post(f"/v1/desktops/{{id}}/{action}", lifecycle(action))
-    for action in CONTROL_POST:
-        r.add_post(f"/v1/desktops/{{id}}/{action}", forward(action, "desktop:control"))
-    r.add_get("/v1/desktops/{id}/screenshot", forward("screenshot", "desktop:control"))
-    r.add_post("/v1/desktops/{id}/chat", forward("chat", "desktop:chat"))
+    for fwd in FORWARDS:
+        r.add_route(fwd.method, "/v1/desktops/{id}/" + fwd.path, forward(fwd.agent_path, fwd.capability))
     r.add_post("/agent/v1/desktops/{id}/heartbeat", heartbeat)
     return app
 

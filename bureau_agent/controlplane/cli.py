@@ -89,6 +89,13 @@ def _new_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def run(argv: list[str]) -> int:
+    """`bureau-agent control-plane ARGS…` (the daemon's CLI hands these over unparsed)."""
+    parser = argparse.ArgumentParser(prog="bureau-agent")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return main(parser.parse_args(["control-plane", *argv]))
+
+
 def main(args: argparse.Namespace) -> int:
     try:
         if args.verb == "init":

@@ -2,7 +2,8 @@
 
 The request body goes to the agent unchanged (with the agent's token instead of the caller's
 key), and the agent's answer comes back unchanged: status, body bytes (images included, not
-re-encoded or decompressed) and headers, less the hop-by-hop ones.
+re-encoded or decompressed) and headers, less the hop-by-hop ones. Both bodies are streamed, so
+an upload or download of any size, or an endless stream, is never held whole here.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
@@ -18,6 +20,7 @@ from yarl import URL
 
 from bureau_agent.controlplane.desktops import AGENT_HOST, LocalDesktop
 from bureau_agent.controlplane.errors import BadGateway, DesktopUnavailable
+from bureau_agent.httpkit.middleware import STARTED_STREAM
 
 log = logging.getLogger("bureau_agent.controlplane.proxy")
 
@@ -32,6 +35,8 @@ DROPPED_RESPONSE_HEADERS = frozenset(
     )
 )  # fmt: skip
 PROBE_TIMEOUT_S = 2.0
+WHOLE_ANSWER_BYTES = 256 * 1024  # answers up to this size are read whole and sent in one write
+STREAM_CHUNK_BYTES = 256 * 1024
 CONNECT_TIMEOUT_S = 5.0
 
 
@@ -72,23 +77,37 @@ class AgentClient:
             return None
         return data["agentReady"]
 
-    async def forward(self, desktop: LocalDesktop, request: web.Request, action: str) -> web.Response:
+    async def forward(self, desktop: LocalDesktop, request: web.Request, action: str) -> web.StreamResponse:
+        """The agent's answer to this request, streamed both ways: neither body is held whole."""
         check_callable(desktop)
         port, token = desktop.port, desktop.token
         assert port is not None and token is not None
-        body = await request.read()
         raw_query = request.rel_url.raw_query_string
         url = URL(f"http://{AGENT_HOST}:{port}/v1/{action}" + (f"?{raw_query}" if raw_query else ""), encoded=True)
         headers = {h: request.headers[h] for h in FORWARDED_REQUEST_HEADERS if h in request.headers}
         headers["Authorization"] = f"Bearer {token}"
+        body = None
+        if request.body_exists:
+            if request.content_length is not None:
+                headers["Content-Length"] = str(request.content_length)
+            body = _chunks(request.content)
         try:
             async with self.session.request(
                 request.method, url, data=body, headers=headers, allow_redirects=False
             ) as resp:
-                payload = await resp.read()
-                answer_headers = [(k, v) for k, v in resp.headers.items() if k.lower() not in DROPPED_RESPONSE_HEADERS]
-                status = resp.status
+                if resp.status == 401:  # the agent refused our token: a control-plane fault, not the caller's
+                    raise BadGateway(f"The agent of desktop {desktop.id} refused the control plane's credentials.")
+                answer_headers = CIMultiDict(
+                    (k, v) for k, v in resp.headers.items() if k.lower() not in DROPPED_RESPONSE_HEADERS
+                )
+                length = resp.content_length
+                if length is not None and length <= WHOLE_ANSWER_BYTES and request.method != "HEAD":
+                    # small answers (every JSON reply) in one write: the common case stays cheap
+                    return web.Response(status=resp.status, body=await resp.read(), headers=answer_headers)
+                return await _stream(request, resp, answer_headers, length)
         except (aiohttp.ClientError, OSError) as exc:
+            if request.get(STARTED_STREAM):
+                raise  # the answer has begun: all that can be done is to end it
             log.warning("agent unreachable", extra={"desktop": desktop.id, "error": type(exc).__name__})
             raise DesktopUnavailable(
                 "agent_unreachable",
@@ -96,9 +115,27 @@ class AgentClient:
                 {"status": desktop.status, "agentReady": desktop.agent_ready},
                 retry_after_s=1,
             ) from None
-        if status == 401:  # the agent refused our token: a control-plane fault, not the caller's
-            raise BadGateway(f"The agent of desktop {desktop.id} refused the control plane's credentials.")
-        return web.Response(status=status, body=payload, headers=CIMultiDict(answer_headers))
+
+
+async def _chunks(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    async for chunk in content.iter_chunked(STREAM_CHUNK_BYTES):
+        yield chunk
+
+
+async def _stream(
+    request: web.Request, resp: aiohttp.ClientResponse, headers: CIMultiDict[str], length: int | None
+) -> web.StreamResponse:
+    out = web.StreamResponse(status=resp.status, headers=headers)
+    if length is not None:
+        out.content_length = length
+    request[STARTED_STREAM] = True
+    await out.prepare(request)
+    # iter_any: what has arrived goes on at once, so a stream's frame or event is never held
+    # back waiting for a chunk to fill.
+    async for chunk in resp.content.iter_any():
+        await out.write(chunk)
+    await out.write_eof()
+    return out
 
 
 def check_callable(desktop: LocalDesktop) -> None:

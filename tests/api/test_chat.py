@@ -186,7 +186,6 @@ async def _shut_down_during(client: Any, body: dict[str, Any], running: Any) -> 
         call = asyncio.ensure_future(post())
         await running()
         started = time.monotonic()
-        # Without an answer the server would hold the call for its whole shutdown grace (60 s here).
         await asyncio.wait_for(client.server.close(), 15)
         status, data = await asyncio.wait_for(call, 5)
     return status, data, time.monotonic() - started
@@ -194,7 +193,8 @@ async def _shut_down_during(client: Any, body: dict[str, Any], running: Any) -> 
 
 async def test_shutdown_ends_a_running_agent_and_answers_its_caller(make_agent: Any, xvfb: Xvfb, tmp_path: Path) -> None:
     client = await make_agent(
-        xvfb.name, chat_backend="command", chat_command=[sys.executable, FAKE_CLI, "--state", str(tmp_path)], exec_kill_grace_ms=300
+        xvfb.name, chat_backend="command", chat_command=[sys.executable, FAKE_CLI, "--state", str(tmp_path)], exec_kill_grace_ms=300,
+        shutdown_grace_s=0.5,  # the grace for calls to end on their own, then the call is ended
     )
 
     async def running() -> None:
@@ -207,12 +207,12 @@ async def test_shutdown_ends_a_running_agent_and_answers_its_caller(make_agent: 
     status, data, seconds = await _shut_down_during(client, {"message": "stubborn", "timeoutMs": 60_000}, running)
     assert status == 503 and data["error"]["code"] == "chat_unavailable"
     assert data["error"]["message"] == "The agent is shutting down: the chat call was ended; retry once it is back."
-    assert seconds < 10  # TERM, 0.3 s of grace, KILL
+    assert seconds < 10  # 0.5 s of shutdown grace, TERM, 0.3 s of kill grace, KILL
     assert await all_gone(pids_in(tmp_path))
 
 
 async def test_shutdown_aborts_a_backend_request_and_answers_its_caller(openai_agent: Any, fake_openai: FakeOpenAI) -> None:
-    client = await openai_agent()
+    client = await openai_agent(shutdown_grace_s=0.5)
     fake_openai.mode = "slow"
 
     async def running() -> None:

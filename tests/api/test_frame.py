@@ -11,13 +11,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bureau_agent.api.middleware import (
-    bearer_token,
-    error_middleware,
-    is_loopback_host,
-    make_auth_middleware,
-    token_matches,
-)
+from bureau_agent.api.middleware import is_loopback_host, make_auth_middleware
+from bureau_agent.httpkit.auth import bearer_token, token_matches
+from bureau_agent.httpkit.middleware import error_middleware
 from bureau_agent.app import create_app
 from tests.support.agent import AUTH, TOKEN, agent_settings
 from tests.support.xvfb import Xvfb

@@ -16,7 +16,7 @@ import psutil
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bureau_agent.api.process import RUNNER
+from bureau_agent.appkeys import RUNNER
 from tests.support.agent import AUTH
 
 MiB = 1024 * 1024
@@ -270,7 +270,7 @@ async def test_no_zombies_after_500_calls(client: TestClient) -> None:
 async def test_shutdown_ends_running_commands_and_answers_callers(
     make_agent: Callable[..., Any], strays: list[int]
 ) -> None:
-    client = await make_agent(None, exec_kill_grace_ms=500)
+    client = await make_agent(None, exec_kill_grace_ms=500, shutdown_grace_s=0.5)
     async with aiohttp.ClientSession() as session:  # not the test client's: it is closed with the server
 
         async def post(body: dict[str, Any]) -> dict[str, Any]:

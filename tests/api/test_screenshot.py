@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from PIL import Image, ImageChops
 
-from bureau_agent.api.screenshot import SCREENSHOTS
+from bureau_agent.appkeys import SCREENSHOTS
 from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.screenshots import Screenshots, ShotOptions
 from tests.support.agent import AUTH

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
-from bureau_agent.api import system
+from bureau_agent import appkeys
 from tests.support.agent import AUTH
 from tests.support.xvfb import Xvfb
 
@@ -67,7 +67,7 @@ async def test_openapi_documents_the_screenshot_headers(agent: TestClient) -> No
 
 
 async def test_the_openapi_document_is_built_once_when_the_app_starts(agent: TestClient) -> None:
-    built = agent.app[system.OPENAPI]
+    built = agent.app[appkeys.OPENAPI]
     first = await (await agent.get("/v1/openapi.json", headers=AUTH)).json()
     second = await (await agent.get("/v1/openapi.json", headers=AUTH)).json()
-    assert first == second == built and agent.app[system.OPENAPI] is built
+    assert first == second == built and agent.app[appkeys.OPENAPI] is built

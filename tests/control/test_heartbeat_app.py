@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bureau_agent.api import context
-from bureau_agent.control.lifespan import HEARTBEAT
+from bureau_agent import appkeys
+from bureau_agent.appkeys import HEARTBEAT
 from bureau_agent.errors import DisplayUnavailable
 from tests.support.agent import AUTH, TOKEN
 from tests.support.control import FakeControlPlane
@@ -54,14 +54,14 @@ async def test_x_server_death_and_return_are_beaten_at_once(
         await asyncio.sleep(0.05)
     # At once: on a shared machine another Xvfb may soon take the freed display number.
     with pytest.raises(DisplayUnavailable) as info:
-        await client.app[context.DISPLAY].call(lambda conn: conn.get_input_focus())
+        await client.app[appkeys.DISPLAY].call(lambda conn: conn.get_input_focus())
     assert info.value.status == 503 and info.value.headers["Retry-After"] == "1"
     resp = await client.get("/v1/screenshot", headers=AUTH)
     assert resp.status == 503 and resp.headers["Retry-After"].isdigit()
     assert (await resp.json())["error"]["code"] == "display_unavailable"
     down = await control_plane.wait_for(lambda b: not b["agentReady"], timeout=3)
     assert down["state"] == "degraded"  # the capture may fail before the ping notices: connected may lag
-    problems = client.app[context.READINESS].problems
+    problems = client.app[appkeys.READINESS].problems
     assert problems and own_xvfb.name in problems[0]
 
     own_xvfb.restart()
@@ -94,4 +94,5 @@ async def test_closing_the_app_sends_the_last_stopping_beat(
     client = await make_agent(xvfb.name, heartbeat_url=control_plane.url, desktop_id="d", heartbeat_interval_s=300)
     await control_plane.wait_count(1)
     await client.close()
-    assert [b["state"] for b in control_plane.beats] == ["ready", "stopping"]
+    # one `stopping` as shutdown begins, one last after the calls in flight
+    assert [b["state"] for b in control_plane.beats] == ["ready", "stopping", "stopping"]

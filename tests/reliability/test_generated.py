@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
-from bureau_agent.api.schema import validate
+from bureau_agent.httpkit.schema import validate
 from bureau_agent.app import FEATURES
 from bureau_agent.errors import InvalidRequest
 from tests.support import figures
@@ -34,7 +34,7 @@ from tests.support.xvfb import Xvfb
 pytestmark = pytest.mark.reliability
 
 NEVER_GENERATED = frozenset({"/v1/exec", "/v1/bash", "/v1/python"})
-ROUTES = [route for feature in FEATURES for route in feature.ROUTES]
+ROUTES = [route for feature in FEATURES for route in feature.routes]
 OPERATIONS = [(r.method, r.path) for r in ROUTES if r.path not in NEVER_GENERATED]
 # Invalid requests only where there is something to get wrong (a body or a query).
 CASES = [

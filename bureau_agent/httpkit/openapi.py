@@ -1,11 +1,11 @@
-"""/v1/openapi.json, generated from the same Route table that registers the handlers."""
+"""An OpenAPI 3 document generated from the same Route table that registers the handlers."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from bureau_agent import __version__
-from bureau_agent.api.routes import Route
+from bureau_agent.httpkit.routes import Route
 
 _ERROR_TEXT = {
     400: "Invalid request (invalid_request, out_of_bounds or unknown_key)",
@@ -50,7 +50,7 @@ def _clean(schema: dict[str, Any]) -> dict[str, Any]:
 def _operation(route: Route) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": route.summary,
-        "operationId": route.method.lower() + route.path.replace("/v1/", "_").replace("/", "_").replace(".", "_"),
+        "operationId": re.sub(r"[^A-Za-z0-9]+", "_", route.method.lower() + route.path.removeprefix("/v1")).strip("_"),
         "responses": {},
     }
     if route.query:
@@ -84,17 +84,21 @@ def _operation(route: Route) -> dict[str, Any]:
     return op
 
 
-def build_document(routes: list[Route]) -> dict[str, Any]:
+def build_document(routes: list[Route], *, title: str, version: str, description: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+        if route.path_params:
+            paths[route.path]["parameters"] = [
+                {"name": name, "in": "path", "required": True, "schema": _clean(schema)}
+                for name, schema in route.path_params.items()
+            ]
     return {
         "openapi": "3.0.3",
         "info": {
-            "title": "bureau-agent",
-            "version": __version__,
-            "description": "The HTTP API of the agent inside each bureau desktop. Every route but "
-            "/v1/health needs `Authorization: Bearer <agent token>`.",
+            "title": title,
+            "version": version,
+            "description": description,
         },
         "paths": paths,
         "components": {

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bureau_agent.api.schema import Schema
+from bureau_agent.httpkit.schema import Schema
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -27,3 +27,4 @@ class Route:
     response_headers: dict[str, Schema] = dataclasses.field(default_factory=dict)  # on the 200
     auth: bool = True
     extra_responses: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    path_params: dict[str, Schema] = dataclasses.field(default_factory=dict)  # {name} parts of path

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bureau_agent.api.schema import Schema, parse_query, validate
+from bureau_agent.httpkit.schema import Schema, parse_query, validate
 from bureau_agent.errors import InvalidRequest
 
 

@@ -11,6 +11,7 @@ minItems, maxItems, nullable, default, description.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from bureau_agent.errors import InvalidRequest
@@ -109,17 +110,30 @@ def _validate_object(value: dict[str, Any], schema: Schema, where: str) -> None:
     props: dict[str, Schema] = schema.get("properties", {})
     extra = schema.get("additionalProperties", False)
     prefix = "" if where == "body" else where + "."
+    if not isinstance(extra, dict):
+        # Unknown fields first: a misspelt field usually explains the "missing" one.
+        for key in value:
+            if key not in props:
+                _check_unicode(key, where)
+                raise _unknown_field(prefix + key, key, props)
     for key in schema.get("required", ()):
         if key not in value:
             raise InvalidRequest(f"{prefix}{key} is required.", details={"field": prefix + key})
     for key, item in value.items():
-        if key in props:
-            validate(item, props[key], prefix + key)
-        elif isinstance(extra, dict):
+        if key not in props:
             _check_unicode(key, where)
-            validate(item, extra, prefix + key)
-        else:
-            raise InvalidRequest(f"{prefix}{key} is not a known field.", details={"field": prefix + key})
+        validate(item, props[key] if key in props else extra, prefix + key)
+
+
+def _unknown_field(field: str, key: str, props: dict[str, Schema]) -> InvalidRequest:
+    near = difflib.get_close_matches(key, list(props), n=1, cutoff=0.6)
+    if not near:  # case slips (`Keys`, `delayms`) are the commonest typo of all
+        near = [name for name in props if name.lower() == key.lower()][:1]
+    hint = f" (did you mean '{near[0]}'?)" if near else f"; known fields: {', '.join(props) or 'none'}"
+    details: dict[str, Any] = {"field": field}
+    if near:
+        details["suggestion"] = near[0]
+    return InvalidRequest(f"unknown field '{field}'{hint}.", details=details)
 
 
 def _check_unicode(text: str, where: str) -> None:

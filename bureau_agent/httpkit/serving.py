@@ -8,7 +8,7 @@ import signal
 
 from aiohttp import web
 
-log = logging.getLogger("bureau_agent.serving")
+log = logging.getLogger("bureau_agent.httpkit.serving")
 
 
 async def start_listening(app: web.Application, host: str, port: int, shutdown_timeout: float = 60.0) -> web.AppRunner | None:

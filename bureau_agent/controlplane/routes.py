@@ -1,0 +1,36 @@
+"""The public routes that the control plane forwards to a desktop's agent: one row each.
+
+`path` is below /v1/desktops/{id}/; `agent_path` is below the agent's /v1/ and may use the
+path's own {placeholders}. The request goes to the agent unchanged (with the agent's token), and
+its answer comes back unchanged and streamed (controlplane/proxy.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+CONTROL, CHAT, READ = "desktop:control", "desktop:chat", "desktop:read"
+
+
+@dataclasses.dataclass(frozen=True)
+class Forward:
+    method: str
+    path: str
+    capability: str
+    agent_path: str
+    summary: str
+
+
+FORWARDS: tuple[Forward, ...] = (
+    Forward("POST", "click", CONTROL, "click", "Mouse click at the given coordinates"),
+    Forward("POST", "move", CONTROL, "move", "Move the pointer"),
+    Forward("POST", "drag", CONTROL, "drag", "Mouse drag from a start to an end point"),
+    Forward("POST", "scroll", CONTROL, "scroll", "Scroll the wheel"),
+    Forward("POST", "type", CONTROL, "type", "Type a string of text"),
+    Forward("POST", "key", CONTROL, "key", "Send a key or key combination"),
+    Forward("POST", "bash", CONTROL, "bash", "Run a multi-line bash script"),
+    Forward("POST", "exec", CONTROL, "exec", "Run a single shell command"),
+    Forward("POST", "python", CONTROL, "python", "Run Python code on the desktop"),
+    Forward("GET", "screenshot", CONTROL, "screenshot", "A PNG, JPEG or WebP of the current display"),
+    Forward("POST", "chat", CHAT, "chat", "Send a message to the on-desktop AI agent"),
+)
