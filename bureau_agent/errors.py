@@ -92,3 +92,23 @@ class ChatTimeout(AgentError):
 
 class Internal(AgentError):
     status, code = 500, "internal"
+
+
+class PermissionDenied(AgentError):
+    status, code = 403, "permission_denied"
+
+
+class FileNotFound(AgentError):
+    status, code = 404, "file_not_found"
+
+
+class Exists(AgentError):
+    status, code = 409, "exists"
+
+
+class NotEmpty(AgentError):
+    status, code = 409, "not_empty"
+
+
+class InsufficientStorage(AgentError):
+    status, code = 507, "insufficient_storage"
