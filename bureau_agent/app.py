@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bureau_agent import appkeys
-from bureau_agent.api import chat, input, process, screenshot, system
+from bureau_agent.api import chat, files, input, process, screenshot, system
 from bureau_agent.api.feature import Feature
 from bureau_agent.api.middleware import make_auth_middleware
 from bureau_agent.config import Settings
@@ -53,6 +53,7 @@ FEATURES: tuple[Feature, ...] = (
     screenshot.FEATURE,
     process.FEATURE,
     chat.FEATURE,
+    files.FEATURE,
 )
 
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
@@ -126,9 +127,10 @@ def create_app(settings: Settings, token: str | None, heartbeat_token: str | Non
         os.environ["XAUTHORITY"] = settings.xauthority  # python-xlib and libxcb read it from here
     routes: list[Route] = [route for feature in FEATURES for route in feature.routes]
     public = {route.path for route in routes if not route.auth}  # what the OpenAPI document says
+    streamed = {(route.method, route.path) for route in routes if route.request_media}
     in_flight = InFlight()
     app = web.Application(
-        middlewares=[in_flight.middleware, error_middleware, make_auth_middleware(token, settings.max_body_bytes, public)],
+        middlewares=[in_flight.middleware, error_middleware, make_auth_middleware(token, settings.max_body_bytes, public, streamed)],
         client_max_size=settings.max_body_bytes,
     )
     app[appkeys.SETTINGS] = settings

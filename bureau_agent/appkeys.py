@@ -18,6 +18,7 @@ from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.input_service import InputService
 from bureau_agent.desktop.readiness import Readiness
 from bureau_agent.desktop.screenshots import Screenshots
+from bureau_agent.files.service import FileService
 from bureau_agent.httpkit.routes import Route
 from bureau_agent.process.runner import Runner
 from bureau_agent.system.identity import Identity
@@ -46,3 +47,4 @@ SCREENSHOTS = web.AppKey("screenshots", Screenshots)
 RUNNER = web.AppKey("process_runner", Runner)
 RELAY = web.AppKey("chat_relay", ChatRelay)
 CHAT_STATUS = web.AppKey("chat_status", ChatStatus)
+FILES = web.AppKey("files", FileService)

@@ -97,6 +97,11 @@ FIELDS: tuple[Field, ...] = (
     Field("chat_max_reply_bytes", int, 4 * MiB, "largest reply read from the chat backend", 1024, 256 * MiB),
     Field("chat_max_conversations", int, 1000, "conversations remembered (least recently used dropped)", 1, 1_000_000),
     Field("chat_check_interval_s", float, 15.0, "seconds between reachability checks of the chat backend", 1, 3600),
+    # Files (/v1/files): every operation runs as exec's user; see docs/files.md.
+    Field("files_max_upload_bytes", int, 2048 * MiB, "largest file a PUT /v1/files accepts (streamed, never held in memory)", 0, 2**50),
+    Field("files_max_entries", int, 10_000, "entries of a directory listing (the rest: truncated)", 1, 1_000_000),
+    Field("files_max_concurrent", int, 8, "file operations running at once", 1, 256),
+    Field("files_umask", str, "022", "umask (octal) of files and directories that /v1/files creates"),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
@@ -193,6 +198,14 @@ def with_markdown_table(page: str) -> str:
     if not start or not end:
         raise ValueError("the page lacks the settings table markers")
     return f"{head}{TABLE_START}\n{markdown_table()}{TABLE_END}{tail}"
+
+
+def parse_umask(value: str) -> int:
+    """An octal umask such as 022 or 0027."""
+    text = value.strip()
+    if not (1 <= len(text) <= 4 and all(c in "01234567" for c in text)) or int(text, 8) > 0o777:
+        raise ConfigError(f"files_umask: {value!r} is not an octal umask such as 022")
+    return int(text, 8)
 
 
 def split_listen(value: str) -> tuple[str, int]:
@@ -319,6 +332,7 @@ def load_settings(
         raise ConfigError("exec_default_timeout_ms: larger than exec_max_timeout_ms")
     if values["chat_timeout_ms"] > values["chat_max_timeout_ms"]:
         raise ConfigError("chat_timeout_ms: larger than chat_max_timeout_ms")
+    parse_umask(values["files_umask"])
     return Settings(values=values, sources=sources)
 
 

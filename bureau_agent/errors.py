@@ -112,3 +112,7 @@ class NotEmpty(AgentError):
 
 class InsufficientStorage(AgentError):
     status, code = 507, "insufficient_storage"
+
+
+class RangeNotSatisfiable(AgentError):
+    status, code = 416, "range_not_satisfiable"

@@ -23,7 +23,9 @@ def is_loopback_host(host: str) -> bool:
     return bool(port_ok) and bool(name) and is_loopback(name)
 
 
-def make_auth_middleware(token: str | None, max_body_bytes: int, public: Collection[str]) -> web.middleware:
+def make_auth_middleware(
+    token: str | None, max_body_bytes: int, public: Collection[str], streamed: Collection[tuple[str, str]] = ()
+) -> web.middleware:
     """Every path but the public ones needs `Authorization: Bearer <token>`.
 
     token None means development mode (loopback only, checked at start-up). Bound to loopback is
@@ -31,9 +33,10 @@ def make_auth_middleware(token: str | None, max_body_bytes: int, public: Collect
     needs no CORS preflight), and DNS rebinding lets it read the answer. So without a token a
     request that carries an Origin header (browsers add it to those) or names a Host that is not
     loopback is refused. Oversized bodies announced by Content-Length are refused before
-    anything is read.
+    anything is read, except on the streamed routes ((method, path): uploads with a limit of their own).
     """
     public_paths = frozenset(public)
+    streamed_routes = frozenset(streamed)
 
     @web.middleware
     async def auth_middleware(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
@@ -46,7 +49,11 @@ def make_auth_middleware(token: str | None, max_body_bytes: int, public: Collect
             raise Unauthorized("Development mode does not answer web pages: this request carries an Origin header.")
         elif not is_loopback_host(request.headers.get("Host", "")):
             raise Unauthorized("Development mode answers only requests whose Host is loopback (localhost, 127.0.0.1, [::1]).")
-        if request.content_length is not None and request.content_length > max_body_bytes:
+        if (
+            request.content_length is not None
+            and request.content_length > max_body_bytes
+            and (request.method, request.path) not in streamed_routes
+        ):
             raise payload_too_large(max_body_bytes)
         return await handler(request)
 

@@ -11,7 +11,11 @@ _ERROR_TEXT = {
     400: "Invalid request (invalid_request, out_of_bounds or unknown_key)",
     401: "Missing or wrong bearer token (unauthorized)",
     404: "Not found",
+    403: "The desktop user may not do this (permission_denied)",
+    409: "The target exists (exists) or is a non-empty directory (not_empty)",
     413: "Body over the configured limit (payload_too_large)",
+    416: "The range does not overlap the file (range_not_satisfiable)",
+    507: "The disk filled; nothing was left behind (insufficient_storage)",
     429: "Too many concurrent calls (busy); see Retry-After",
     503: "The display or the chat agent is unavailable; see Retry-After",
     504: "The chat agent did not answer in time (chat_timeout)",
@@ -60,6 +64,8 @@ def _operation(route: Route) -> dict[str, Any]:
         ]
     if route.body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _clean(route.body)}}}
+    elif route.request_media:
+        op["requestBody"] = {"required": True, "content": {media: {"schema": s} for media, s in route.request_media.items()}}
     ok: dict[str, Any] = {"description": "OK"}
     if route.response is not None:
         ok["content"] = {"application/json": {"schema": _clean(route.response)}}

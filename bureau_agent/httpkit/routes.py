@@ -20,6 +20,7 @@ class Route:
     handler: Handler
     summary: str
     body: Schema | None = None  # JSON request body schema
+    request_media: dict[str, Schema] | None = None  # a raw body streamed by the handler (no body size limit)
     query: dict[str, Schema] = dataclasses.field(default_factory=dict)
     response: Schema | None = None  # JSON 200 response schema
     response_media: dict[str, Schema] | None = None  # non-JSON 200 bodies (e.g. images)
