@@ -250,6 +250,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         max_entries=settings.files_max_entries,
         max_concurrent=settings.files_max_concurrent,
         umask=parse_umask(settings.files_umask),
+        python=settings.python,
     )
     app[appkeys.FILES] = service
     try:

@@ -15,6 +15,7 @@ import errno
 import json
 import logging
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -32,7 +33,7 @@ from bureau_agent.errors import (
     NotEmpty,
     PermissionDenied,
 )
-from bureau_agent.process.environment import RunAs
+from bureau_agent.process.environment import DEFAULT_PATH, RunAs
 
 log = logging.getLogger("bureau_agent.files")
 
@@ -69,6 +70,14 @@ def _fail(reply: dict[str, Any], names: dict[str, str]) -> AgentError:
     return Internal(f"The file operation on {path} failed: {reason or 'the helper stopped'}.")
 
 
+def interpreter(name: str) -> str:
+    """The helper's Python: the desktop's (the `python` setting, looked up in the PATH commands
+    get), which the desktop user can run; the agent's own may sit where only root can enter (a
+    venv under /root). The agent's as a last resort."""
+    found = name if "/" in name else shutil.which(name, path=DEFAULT_PATH)
+    return found or sys.executable
+
+
 def os_error(exc: OSError, path: str) -> AgentError:
     """The API error for an OSError of the agent's own reads and writes on a passed descriptor."""
     return _fail({"errno": exc.errno or 0, "strerror": exc.strerror or str(exc)}, {"path": path})
@@ -82,14 +91,14 @@ class Helper:
         self._sock = sock
 
     @classmethod
-    async def start(cls, run_as: RunAs, umask: int) -> Helper:
+    async def start(cls, run_as: RunAs, umask: int, python: str) -> Helper:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             ours.setblocking(False)
             env = {"PATH": "/usr/bin:/bin", "HOME": run_as.home, "USER": run_as.name, "LANG": "C.UTF-8"}
             # pass_fds keeps the descriptor's number in the child: the helper is told it in argv.
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-S", "-c", SOURCE, str(theirs.fileno()),
+                python, "-I", "-S", "-c", SOURCE, str(theirs.fileno()),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(),), cwd="/", env=env, umask=umask,
                 start_new_session=True, **run_as.popen_kwargs(),

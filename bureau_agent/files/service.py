@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 from bureau_agent.errors import Busy, InvalidRequest, PayloadTooLarge
-from bureau_agent.files.helper import START_TIMEOUT_S, Helper, expect, os_error
+from bureau_agent.files.helper import START_TIMEOUT_S, Helper, expect, interpreter, os_error
 from bureau_agent.process.environment import Session
 
 MAX_PATH = 4096
@@ -119,12 +119,14 @@ class FileService:
         max_entries: int,
         max_concurrent: int,
         umask: int,
+        python: str = "python3",
     ) -> None:
         self.session = session
         self.max_upload_bytes = max_upload_bytes
         self.max_entries = max_entries
         self.max_concurrent = max_concurrent
         self.umask = umask
+        self.python = interpreter(python)
         self._running = 0
         self._executor = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="files")
 
@@ -154,7 +156,7 @@ class FileService:
         return path if path.startswith("/") else posixpath.join(self.session.run_as().home, path)
 
     def _helper(self) -> Any:
-        return Helper.start(self.session.run_as(), self.umask)
+        return Helper.start(self.session.run_as(), self.umask, self.python)
 
     async def open(self, path: str, *, listing: bool = True) -> OpenFile | Listing:
         """A file opened for reading, or a directory's listing (without entries: listing=False)."""

@@ -18,6 +18,8 @@ import pytest
 
 @dataclasses.dataclass(frozen=True)
 class TestUser:
+    __test__ = False  # a record, not a test class
+
     name: str
     uid: int
     gid: int
