@@ -46,6 +46,7 @@ RULES = [
     ("api", ("Xlib", "mss", "dbus_fast", "bureau_agent.control")),
     ("desktop", ("aiohttp", "bureau_agent.api", "bureau_agent.appkeys")),
     ("process", ("aiohttp", "bureau_agent.api", "bureau_agent.appkeys")),
+    ("files", ("aiohttp", "bureau_agent.api", "bureau_agent.appkeys", "bureau_agent.httpkit")),
     ("chat", ("aiohttp.web", "bureau_agent.api", "bureau_agent.appkeys")),
     ("system", ("aiohttp", "bureau_agent.api", "bureau_agent.appkeys")),
     ("control", ("bureau_agent.api", "bureau_agent.appkeys", "bureau_agent.snapshot", "aiohttp.web")),
