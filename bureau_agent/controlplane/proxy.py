@@ -25,7 +25,7 @@ from bureau_agent.httpkit.middleware import STARTED_STREAM
 log = logging.getLogger("bureau_agent.controlplane.proxy")
 
 # Headers of the caller's request that mean something to the agent.
-FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "If-None-Match")
+FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "If-None-Match", "Range", "If-Range")
 # Headers of the agent's answer that belong to the hop, not to the answer.
 DROPPED_RESPONSE_HEADERS = frozenset(
     h.lower()

@@ -33,4 +33,10 @@ FORWARDS: tuple[Forward, ...] = (
     Forward("POST", "python", CONTROL, "python", "Run Python code on the desktop"),
     Forward("GET", "screenshot", CONTROL, "screenshot", "A PNG, JPEG or WebP of the current display"),
     Forward("POST", "chat", CHAT, "chat", "Send a message to the on-desktop AI agent"),
+    Forward("GET", "files", CONTROL, "files", "Download a file (Range, ETag) or list a directory, as the desktop user"),
+    Forward("HEAD", "files", CONTROL, "files", "The headers of a file download or listing"),
+    Forward("PUT", "files", CONTROL, "files", "Upload a file, streamed, atomically replacing the target"),
+    Forward("DELETE", "files", CONTROL, "files", "Delete a file or (recursive) a directory"),
+    Forward("POST", "files/mkdir", CONTROL, "files/mkdir", "Create a directory"),
+    Forward("POST", "files/move", CONTROL, "files/move", "Move or rename a file or directory"),
 )
