@@ -4,7 +4,8 @@ plane, as throughput, next to `cp` of the same file on the same disk (the floor)
 
 Every side is one process per transfer, timed from start to exit: curl for the HTTP sides (so
 the client costs the same everywhere), cp for the floor. The upload fsyncs before it answers,
-so its floor is `cp` then `sync FILE`. The source file sits in the page cache for every side.
+so its floor is `cp` then `sync FILE`. The source file sits in the page cache for every side,
+and a global sync (untimed) before each transfer keeps one side's write-back off the next.
 
 `python -m bench.files [--mib N] [--reps N]` runs these rows alone, with an Xvfb of its own.
 """
@@ -105,6 +106,7 @@ def transfer_rows(name: str, ends: Endpoints, src: Path, size: int, reps: int, d
                   targets: tuple[str, str], agent_pid: int | None = None) -> list[Row]:  # fmt: skip
     def clear() -> None:
         dst.unlink(missing_ok=True)
+        os.sync()  # each side starts with no dirty pages of the one before to write back
 
     peaks: list[float] = []
 
@@ -137,6 +139,7 @@ def floor_sides(workdir: Path, src: Path, size: int, reps: int) -> dict[str, Sid
 
     def clear() -> None:
         dst.unlink(missing_ok=True)
+        os.sync()
 
     up = side("cp, then sync FILE", size, reps, lambda: run_timed(["sh", "-c", 'cp "$1" "$2" && sync "$2"', "sh", str(src), str(dst)]), clear)
     down = side("cp", size, reps, lambda: run_timed(["cp", str(src), str(dst)]), clear)

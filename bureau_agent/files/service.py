@@ -26,6 +26,7 @@ from bureau_agent.process.environment import Session
 
 MAX_PATH = 4096
 WRITE_BYTES = 1 << 20  # an upload is written in batches of about this size
+WRITE_CHUNKS = 256  # or of this many chunks (well under IOV_MAX, 1024)
 ENTRY_TYPES = frozenset({"file", "dir", "symlink", "other"})
 
 
@@ -97,11 +98,18 @@ def _entry(item: Any) -> dict[str, Any] | None:
 
 
 def _write(fd: int, digest: Any, batch: list[bytes]) -> None:
-    data = batch[0] if len(batch) == 1 else b"".join(batch)
-    digest.update(data)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    """Hash and write the chunks as they came (no joined copy); writev, then the rare remainder."""
+    for chunk in batch:
+        digest.update(chunk)  # hashlib releases the GIL for anything but tiny chunks
+    written = os.writev(fd, batch)
+    for chunk in batch:
+        if written >= len(chunk):
+            written -= len(chunk)
+            continue
+        view = memoryview(chunk)[written:]
+        written = 0
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def _write_and_sync(fd: int, digest: Any, batch: list[bytes]) -> None:
@@ -250,7 +258,7 @@ class FileService:
                     raise self._too_large()
                 batch.append(chunk)
                 batched += len(chunk)
-                if batched >= WRITE_BYTES:
+                if batched >= WRITE_BYTES or len(batch) >= WRITE_CHUNKS:
                     if pending is not None:
                         await pending
                     # One batch in flight while the next arrives: order kept, memory bounded.
