@@ -25,6 +25,7 @@ from PIL import Image
 from bench.agent import Client, running_agent, time_to_ready
 from bench.baselines import Baselines
 from bench.encode import encoding_rows
+from bench.files import files_rows
 from bench.measure import Budget, Row, Side, Stat, Unavailable, time_async, time_sync
 from bench.scene import HEIGHT, WIDTH, Scene
 
@@ -53,6 +54,8 @@ class Plan:
     baseline_clicks_per_client: int
     idle_s: float
     ready_reps: int
+    files_mib: int = 256  # the file moved up and down by the files rows
+    files_reps: int = 3
 
 
 FULL = Plan(
@@ -84,6 +87,8 @@ SMOKE = Plan(
     baseline_clicks_per_client=1,
     idle_s=2.0,
     ready_reps=1,
+    files_mib=4,
+    files_reps=1,
 )
 
 
@@ -178,6 +183,7 @@ class Suite:
                 await self.encoding_rows()
                 await self.command_rows()
                 await self.load_rows()
+                self.rows += await files_rows(agent, self.workdir, p.files_mib, p.files_reps)
                 log(f"idle RSS and CPU over {p.idle_s:g} s")
                 assert agent.proc is not None
                 await self.idle_rows(agent.proc.pid)

@@ -27,6 +27,8 @@ EXPECTED_ROWS = {
     "screenshot PNG, screen unchanged (no If-None-Match)", "screenshot, screen unchanged (304)", "exec true", "bash script (loop, pipe, stderr)",
     "process start → ready", "click while 4 clients loop PNG screenshots of a changing screen", "clicks per second, 8 concurrent clients",
     "idle RSS", "idle CPU",
+    "upload 4 MiB, agent", "download 4 MiB, agent", "download 4 MiB, agent vs an HTTP file server",
+    "agent RSS growth during a 4 MiB upload", "upload 4 MiB, control plane", "download 4 MiB, control plane",
     "mss grab 1920×1080 (XCB, MIT-SHM)", "PNG encode", "PNG encode, maxWidth=1280 (bicubic)", "JPEG q80 encode", "WebP q80 encode (method 0)",
 }  # fmt: skip
 ENCODED = {"PNG encode", "PNG encode, maxWidth=1280 (bicubic)", "JPEG q80 encode", "WebP q80 encode (method 0)"}
