@@ -14,15 +14,17 @@ Standard library only, no imports from bureau_agent: it runs with -S and without
 its path. Replies: {"ok": true, ...} or {"ok": false, "errno": n, "strerror": s, "which": field}.
 """
 
+import _socket
 import errno
-import heapq
-import json
+import marshal
 import os
-import secrets
-import shutil
-import socket
 import stat
 import sys
+
+# Only built-in modules at the top: each operation starts this program afresh, and `socket`,
+# `json` and `secrets` (enum, re, random, hashlib) would triple its ~10 ms start. Requests come
+# from the agent as marshal data (a trusted direction); replies go out as JSON, which the agent
+# parses safely, written by jdump below. shutil and heapq are imported where they are used.
 
 MAX_REQUEST = 1 << 16
 CHUNK_BYTES = 32 * 1024  # a listing goes out in messages of about this size (SEQPACKET: one send each)
@@ -35,17 +37,52 @@ class Fail(Exception):
         self.errno, self.which, self.message = err, which, message or os.strerror(err)
 
 
+def _jstr(text):
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return '"' + text + '"'
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif code < 0x20 or code == 0x7F or 0xD800 <= code <= 0xDFFF:  # control, lone surrogate (surrogateescape)
+            out.append("\\u%04x" % code)
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def jdump(value):
+    """JSON text of None, bool, int, str, list and dict (str keys): all a reply holds."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return _jstr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(jdump(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(_jstr(k) + ":" + jdump(v) for k, v in value.items()) + "}"
+    raise TypeError(type(value).__name__)
+
+
 def send(sock, obj, fds=()):
-    data = json.dumps(obj).encode("utf-8")
+    data = jdump(obj).encode("utf-8")
     if fds:
-        socket.send_fds(sock, [data], list(fds))
+        rights = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
+        sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
     else:
         sock.send(data)
 
 
 def receive(sock):
     data = sock.recv(MAX_REQUEST)
-    return json.loads(data) if data else None  # b"": the agent closed its end (abort)
+    return marshal.loads(data) if data else None  # b"": the agent closed its end (abort)
 
 
 def entry(dir_fd, name):
@@ -77,6 +114,8 @@ def listing(sock, path, max_entries):
         with os.scandir(fd) as it:
             names = (e.name for e in it)
             # The first max_entries + 1 by byte order, holding only that many however big the directory.
+            import heapq
+
             first = heapq.nsmallest(max_entries + 1, names, key=os.fsencode)
         truncated = len(first) > max_entries
         send(sock, {"ok": True, "kind": "dir", "mtimeNs": st.st_mtime_ns, "truncated": truncated})
@@ -115,7 +154,7 @@ def op_open(sock, req):
 
 
 def _temp_name(directory, base):
-    return os.path.join(directory, f".{base[:200]}.{secrets.token_hex(4)}.upload")
+    return os.path.join(directory, f".{base[:200]}.{os.urandom(4).hex()}.upload")
 
 
 def op_create(sock, req):
@@ -192,6 +231,8 @@ def op_delete(sock, req):
         except OSError as exc:
             if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not req.get("recursive"):
                 raise
+            import shutil
+
             shutil.rmtree(path)
     else:
         os.unlink(path)
@@ -233,6 +274,8 @@ def _rename_noreplace(source, target):
 
 def _copy_across(source, target, overwrite):
     """EXDEV: copy next to the target, rename it into place, then remove the source."""
+    import shutil
+
     directory, base = os.path.split(target)
     temp = _temp_name(directory or "/", base)
     try:
@@ -275,7 +318,7 @@ OPS = {"open": op_open, "create": op_create, "delete": op_delete, "mkdir": op_mk
 
 
 def main():
-    sock = socket.socket(fileno=int(sys.argv[1]))
+    sock = _socket.socket(fileno=int(sys.argv[1]))
     req = receive(sock)
     if req is None:
         return

@@ -149,6 +149,18 @@ async def test_listing_has_every_entry_type(client: TestClient, tmp_path: Path) 
     assert by_name["file one.txt"]["modifiedAt"].endswith("Z")
 
 
+async def test_listing_names_that_need_escaping(client: TestClient, tmp_path: Path) -> None:
+    names = ['quo"te\\back', "new\nline\ttab", "del\x7f"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    os.close(os.open(os.fsencode(tmp_path) + b"/\xff\xfe-not-utf8", os.O_CREAT | os.O_WRONLY, 0o644))
+    status, body, _ = await get(client, tmp_path)
+    assert status == 200
+    got = [e["name"] for e in json.loads(body)["entries"]]
+    assert sorted(got) == sorted([*names, os.fsdecode(b"\xff\xfe-not-utf8")])
+    assert os.fsencode(next(n for n in got if n.endswith("-not-utf8"))) == b"\xff\xfe-not-utf8"
+
+
 async def test_listing_is_truncated_at_the_limit(make_agent: Callable[..., Any], tmp_path: Path) -> None:
     client = await make_agent(None, files_max_entries=3)
     for name in "edcba":
