@@ -5,7 +5,8 @@ plane, as throughput, next to `cp` of the same file on the same disk (the floor)
 Every side is one process per transfer, timed from start to exit: curl for the HTTP sides (so
 the client costs the same everywhere), cp for the floor. The upload fsyncs before it answers,
 so its floor is `cp` then `sync FILE`. The source file sits in the page cache for every side,
-and a global sync (untimed) before each transfer keeps one side's write-back off the next.
+a global sync (untimed) before each transfer keeps one side's write-back off the next, and the
+sides take turns, one transfer each per round, so the machine's load falls on all alike.
 
 `python -m bench.files [--mib N] [--reps N]` runs these rows alone, with an Xvfb of its own.
 """
@@ -51,18 +52,44 @@ def run_timed(argv: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def side(label: str, size: int, reps: int, transfer: Callable[[], float], reset: Callable[[], None]) -> Side:
-    """MB/s of each rep (10^6 bytes a second); reset() runs untimed before each."""
-    try:
-        rates = []
+class Sides:
+    """Every side's transfers, run round by round (one of each per round) so that a change in the
+    machine's load during the run falls on every side alike; each a rate in MB/s (10^6 bytes/s)."""
+
+    def __init__(self, size: int, scratch: Path) -> None:
+        self.size, self.scratch = size, scratch
+        self.order: list[str] = []
+        self.calls: dict[str, Callable[[], float]] = {}
+        self.rates: dict[str, list[float]] = {}
+        self.failed: dict[str, str] = {}
+
+    def add(self, label: str, transfer: Callable[[], float]) -> None:
+        self.order.append(label)
+        self.calls[label], self.rates[label] = transfer, []
+
+    def clear(self) -> None:
+        for path in self.scratch.glob("dst-*"):
+            path.unlink()
+        os.sync()  # each transfer starts with no dirty pages of the one before to write back
+
+    def run(self, reps: int) -> None:
         for _ in range(reps):
-            reset()
-            rates.append(size / transfer() / 1e6)
-        return Side(label, Stat(rates))
-    except subprocess.CalledProcessError as exc:
-        return Side(label, unavailable=f"n/a (exit {exc.returncode}: {exc.stderr.decode(errors='replace').strip()[:80]})")
-    except FileNotFoundError as exc:
-        return Side(label, unavailable=f"n/a ({exc.filename} not installed)")
+            for label in self.order:
+                if label in self.failed:
+                    continue
+                self.clear()
+                try:
+                    self.rates[label].append(self.size / self.calls[label]() / 1e6)
+                except subprocess.CalledProcessError as exc:
+                    self.failed[label] = f"n/a (exit {exc.returncode}: {exc.stderr.decode(errors='replace').strip()[:80]})"
+                except FileNotFoundError as exc:
+                    self.failed[label] = f"n/a ({exc.filename} not installed)"
+        self.clear()
+
+    def side(self, label: str) -> Side:
+        if label in self.failed:
+            return Side(label, unavailable=self.failed[label])
+        return Side(label, Stat(self.rates[label]))
 
 
 class PeakRss:
@@ -102,93 +129,91 @@ class Endpoints:
         return head + (["-H", f"Authorization: {self.auth}"] if self.auth else []) + list(args)
 
 
-def transfer_rows(name: str, ends: Endpoints, src: Path, size: int, reps: int, dst: Path, floors: dict[str, Side],
-                  targets: tuple[str, str], agent_pid: int | None = None) -> list[Row]:  # fmt: skip
-    def clear() -> None:
-        dst.unlink(missing_ok=True)
-        os.sync()  # each side starts with no dirty pages of the one before to write back
-
-    peaks: list[float] = []
-
-    def upload() -> float:
-        if agent_pid is None:
-            return run_timed(ends.curl("-T", str(src), ends.url(dst)))
-        with PeakRss(agent_pid) as rss:
-            seconds = run_timed(ends.curl("-T", str(src), ends.url(dst)))
-        peaks.append((rss.peak - rss.before) / MiB)
-        return seconds
-
-    up = side(f"curl -T → PUT /v1/{name}", size, reps, upload, clear)
-    down = side(f"curl -o ← GET /v1/{name}", size, reps, lambda: run_timed(ends.curl("-o", str(dst), ends.url(src))), clear)
-    label = "agent" if agent_pid is not None else "control plane"
-    rows = [
-        Row(SECTION, f"upload {size // MiB} MiB, {label}", "MB/s", up, floors["up"], target=targets[0], higher_is_better=True),
-        Row(SECTION, f"download {size // MiB} MiB, {label}", "MB/s", down, floors["down"], target=targets[1], higher_is_better=True),
-    ]
-    if agent_pid is not None:
-        rows.append(Row(SECTION, f"download {size // MiB} MiB, agent vs an HTTP file server", "MB/s", down, floors["http"], higher_is_better=True))
-        if peaks:
-            growth = Side("peak RSS less RSS before, sampled every 5 ms", Stat([max(peaks)]))
-            rows.append(Row(SECTION, f"agent RSS growth during a {size // MiB} MiB upload", "MiB", growth, target="≤ 16 MiB"))
-    clear()
-    return rows
-
-
-def floor_sides(workdir: Path, src: Path, size: int, reps: int) -> dict[str, Side]:
-    dst = workdir / "floor.bin"
-
-    def clear() -> None:
-        dst.unlink(missing_ok=True)
-        os.sync()
-
-    up = side("cp, then sync FILE", size, reps, lambda: run_timed(["sh", "-c", 'cp "$1" "$2" && sync "$2"', "sh", str(src), str(dst)]), clear)
-    down = side("cp", size, reps, lambda: run_timed(["cp", str(src), str(dst)]), clear)
+def http_server(directory: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(src.parent), str(port)],
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(directory), str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 10
-        while subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{port}/"]).returncode != 0:
-            if time.monotonic() > deadline:
-                raise RuntimeError("python -m http.server did not start")
-            time.sleep(0.05)
-        http = side("curl -o ← python -m http.server", size, reps,
-                    lambda: run_timed(["curl", "-sS", "--fail", "-o", str(dst), f"http://127.0.0.1:{port}/{src.name}"]), clear)  # fmt: skip
-    finally:
-        server.terminate()
-        server.wait()
-    clear()
-    return {"up": up, "down": down, "http": http}
-
-
-def plane_rows(workdir: Path, src: Path, size: int, reps: int, floors: dict[str, Side]) -> list[Row]:
-    from bureau_agent.controlplane.keys import CAPABILITIES
-    from tests.controlplane.support import Plane
-
-    (workdir / "plane").mkdir(exist_ok=True)
-    plane = Plane(workdir / "plane", [{"id": "dsk_bench", "name": "Bench", "autostart": True}], {"full": CAPABILITIES})
-    plane.start()
-    try:
-        plane.wait_ready("dsk_bench", by_beat=False)
-        ends = Endpoints(f"http://127.0.0.1:{plane.port}/v1/desktops/dsk_bench/files", f"Bearer {plane.keys['full']}")
-        return transfer_rows("desktops/:id/files", ends, src, size, reps, workdir / "via-plane.bin", floors, ("≥ 30 % of cp", "≥ 30 % of cp"))
-    finally:
-        plane.stop()
+    deadline = time.monotonic() + 10
+    while subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{port}/"]).returncode != 0:
+        if time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError("python -m http.server did not start")
+        time.sleep(0.05)
+    return server, port
 
 
 def files_rows_sync(agent_base: str, agent_pid: int, workdir: Path, mib: int, reps: int) -> list[Row]:
+    from bureau_agent.controlplane.keys import CAPABILITIES
+    from tests.controlplane.support import Plane
+
     size = mib * MiB
     src = workdir / "files-src.bin"
     make_source(src, size)
+    dst = str(workdir / "dst-file.bin")
+    (workdir / "plane").mkdir(exist_ok=True)
+    plane = Plane(workdir / "plane", [{"id": "dsk_bench", "name": "Bench", "autostart": True}], {"full": CAPABILITIES})
+    plane.start()
+    server, port = http_server(workdir)
     try:
-        floors = floor_sides(workdir, src, size, reps)
-        ends = Endpoints(f"{agent_base}/v1/files", None)  # the benchmark's agent runs with --dev
-        rows = transfer_rows("files", ends, src, size, reps, workdir / "via-agent.bin", floors, ("≥ 50 % of cp", "≥ 50 % of cp"), agent_pid)
-        return rows + plane_rows(workdir, src, size, reps, floors)
+        plane.wait_ready("dsk_bench", by_beat=False)
+        agent = Endpoints(f"{agent_base}/v1/files", None)  # the benchmark's agent runs with --dev
+        via = Endpoints(f"http://127.0.0.1:{plane.port}/v1/desktops/dsk_bench/files", f"Bearer {plane.keys['full']}")
+        peaks: list[float] = []
+        cpu: dict[str, list[float]] = {"up": [], "down": []}
+        proc = psutil.Process(agent_pid)
+
+        def cpu_s() -> float:
+            times = proc.cpu_times()
+            return times.user + times.system + times.children_user + times.children_system  # the helpers too
+
+        def agent_upload() -> float:
+            before = cpu_s()
+            with PeakRss(agent_pid) as rss:
+                seconds = run_timed(agent.curl("-T", str(src), agent.url(Path(dst))))
+            peaks.append((rss.peak - rss.before) / MiB)
+            cpu["up"].append(cpu_s() - before)
+            return seconds
+
+        def agent_download() -> float:
+            before = cpu_s()
+            seconds = run_timed(agent.curl("-o", dst, agent.url(src)))
+            cpu["down"].append(cpu_s() - before)
+            return seconds
+
+        sides = Sides(size, workdir)
+        sides.add("cp, then sync FILE", lambda: run_timed(["sh", "-c", 'cp "$1" "$2" && sync "$2"', "sh", str(src), dst]))
+        sides.add("curl -T → PUT /v1/files", agent_upload)
+        sides.add("curl -T → PUT /v1/desktops/:id/files", lambda: run_timed(via.curl("-T", str(src), via.url(Path(dst)))))
+        sides.add("cp", lambda: run_timed(["cp", str(src), dst]))
+        sides.add("curl -o ← python -m http.server", lambda: run_timed(["curl", "-sS", "--fail", "-o", dst, f"http://127.0.0.1:{port}/{src.name}"]))
+        sides.add("curl -o ← GET /v1/files", agent_download)
+        sides.add("curl -o ← GET /v1/desktops/:id/files", lambda: run_timed(via.curl("-o", dst, via.url(src))))
+        sides.run(reps)
     finally:
+        server.terminate()
+        server.wait()
+        plane.stop()
         src.unlink(missing_ok=True)
+    n = f"{mib} MiB"
+    up, down = sides.side("cp, then sync FILE"), sides.side("cp")
+    rows = [
+        Row(SECTION, f"upload {n}, agent", "MB/s", sides.side("curl -T → PUT /v1/files"), up, "≥ 50 % of cp", True),
+        Row(SECTION, f"download {n}, agent", "MB/s", sides.side("curl -o ← GET /v1/files"), down, "≥ 50 % of cp", True),
+        Row(SECTION, f"download {n}, agent vs an HTTP file server", "MB/s", sides.side("curl -o ← GET /v1/files"),
+            sides.side("curl -o ← python -m http.server"), None, True),
+        Row(SECTION, f"upload {n}, control plane", "MB/s", sides.side("curl -T → PUT /v1/desktops/:id/files"), up, "≥ 30 % of cp", True),
+        Row(SECTION, f"download {n}, control plane", "MB/s", sides.side("curl -o ← GET /v1/desktops/:id/files"), down, "≥ 30 % of cp", True),
+    ]  # fmt: skip
+    for way, what in (("up", "upload"), ("down", "download")):
+        if cpu[way]:
+            used = Side("user + system CPU of the agent and its helper", Stat([x * 1000 for x in cpu[way]]))
+            rows.append(Row(SECTION, f"agent CPU per {n} {what}", "ms", used))
+    if peaks:
+        growth = Side("peak RSS less RSS before, sampled every 5 ms", Stat([max(peaks)]))
+        rows.append(Row(SECTION, f"agent RSS growth during a {n} upload", "MiB", growth, target="≤ 16 MiB"))
+    return rows
 
 
 async def files_rows(agent: AgentProcess, workdir: Path, mib: int, reps: int) -> list[Row]:
