@@ -41,6 +41,9 @@ log = logging.getLogger("bureau_agent.files")
 SOURCE = (Path(__file__).parent / "worker.py").read_text(encoding="utf-8")
 MAX_REPLY = 256 * 1024
 START_TIMEOUT_S = 10.0  # the helper's first reply to a quick request (open, create)
+# Any other reply: generous (a recursive delete or a copy across filesystems takes a while), but a
+# bound, so that a helper the user stopped or tampered with cannot hold a slot for ever.
+OP_TIMEOUT_S = 600.0
 EXIT_WAIT_S = 5.0
 
 
@@ -115,7 +118,7 @@ class Helper:
         # marshal: the helper reads it with a built-in module (json would slow its start).
         await asyncio.get_running_loop().sock_sendall(self._sock, marshal.dumps(message))
 
-    async def receive(self, timeout_s: float | None = None) -> tuple[dict[str, Any], int | None]:
+    async def receive(self, timeout_s: float = OP_TIMEOUT_S) -> tuple[dict[str, Any], int | None]:
         """One reply and the descriptor it carried (the caller owns it), or Internal on EOF."""
         loop = asyncio.get_running_loop()
         while True:

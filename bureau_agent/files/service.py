@@ -175,9 +175,8 @@ class FileService:
             if reply.get("ok") is True and reply.get("kind") == "file":
                 expect(reply, fd, {"path": target}, want_fd=True)
                 assert fd is not None
-                return OpenFile(
-                    target, os.fdopen(fd, "rb"), int(reply.get("size", 0)), int(reply.get("mtimeNs", 0)), int(reply.get("ino", 0))
-                )
+                st = os.fstat(fd)  # the descriptor's own facts, not the helper's word for them
+                return OpenFile(target, os.fdopen(fd, "rb"), st.st_size, st.st_mtime_ns, st.st_ino)
             expect(reply, fd, {"path": target})
             entries: list[dict[str, Any]] = []
             if listing:
