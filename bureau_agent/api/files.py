@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import mimetypes
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -152,26 +151,24 @@ async def _send_file(request: web.Request, opened: OpenFile) -> web.StreamRespon
         if transport is None:
             raise ConnectionResetError("the caller went away")
         try:
-            await asyncio.get_running_loop().sendfile(transport, opened.file, offset, count)
+            sent = await asyncio.get_running_loop().sendfile(transport, opened.file, offset, count)
         except NotImplementedError:  # a transport without sendfile (TLS): read and write
-            await _copy(request, response, opened, offset, count)
+            sent = await _copy(request, response, opened, offset, count)
+        if sent < count:  # the file shrank while it was sent: the caller sees a short body and EOF
+            response.force_close()
     await response.write_eof()
     return response
 
 
-async def _copy(request: web.Request, response: web.StreamResponse, opened: OpenFile, offset: int, count: int) -> None:
-    loop = asyncio.get_running_loop()
-    service = _service(request)
-    while count > 0:
-        data = await loop.run_in_executor(service._executor, _pread, opened, offset, min(READ_CHUNK, count))
+async def _copy(request: web.Request, response: web.StreamResponse, opened: OpenFile, offset: int, count: int) -> int:
+    service, sent = _service(request), 0
+    while sent < count:
+        data = await service.read(opened, offset + sent, min(READ_CHUNK, count - sent))
         if not data:
-            raise ConnectionResetError("the file shrank while it was sent")
+            break
         await response.write(data)
-        offset, count = offset + len(data), count - len(data)
-
-
-def _pread(opened: OpenFile, offset: int, size: int) -> bytes:
-    return os.pread(opened.file.fileno(), size, offset)
+        sent += len(data)
+    return sent
 
 
 async def get_file(request: web.Request) -> web.StreamResponse:

@@ -191,6 +191,11 @@ class FileService:
             mtime = reply.get("mtimeNs")
             return Listing(target, mtime if isinstance(mtime, int) else None, entries, reply.get("truncated") is True)
 
+    async def read(self, opened: OpenFile, offset: int, size: int) -> bytes:
+        """Bytes of an open file, on the files threads (for transports that cannot sendfile)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, os.pread, opened.file.fileno(), size, offset)
+
     async def _simple(self, message: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
         async with await self._helper() as helper:
             await helper.send(message)
