@@ -4,8 +4,8 @@ Every operation is exercised with valid bodies and queries (positive mode) and w
 (negative mode); each answer must not be a 5xx, must have a documented status code, a documented
 Content-Type, and a body matching the documented schema.
 
-Routes that run commands (/v1/exec, /v1/bash, /v1/python) are never generated: random commands
-must not run on the machine. Their validation is tested with chosen hostile inputs in
+Routes that run commands (/v1/exec, /v1/bash, /v1/python) or touch files (/v1/files…) are never
+generated: random commands must not run on the machine, nor random deletes and writes. Their validation is tested with chosen hostile inputs in
 test_hostile.py. For the input routes, generation is narrowed where a valid request would only
 be slow (a 100 000-character text typed with a 1 s delay per character): the narrowed limits are
 in SLOW_LIMITS, and a request that is valid and slow is never sent (see `too_slow`).
@@ -33,7 +33,9 @@ from tests.support.xvfb import Xvfb
 
 pytestmark = pytest.mark.reliability
 
-NEVER_GENERATED = frozenset({"/v1/exec", "/v1/bash", "/v1/python"})
+# Files too: a generated DELETE ?path=/&recursive=true or PUT over a system file, as the root
+# that this suite runs as, would damage the machine. tests/files/ covers their bad input.
+NEVER_GENERATED = frozenset({"/v1/exec", "/v1/bash", "/v1/python", "/v1/files", "/v1/files/mkdir", "/v1/files/move"})
 ROUTES = [route for feature in FEATURES for route in feature.routes]
 OPERATIONS = [(r.method, r.path) for r in ROUTES if r.path not in NEVER_GENERATED]
 # Invalid requests only where there is something to get wrong (a body or a query).
