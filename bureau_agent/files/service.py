@@ -182,7 +182,7 @@ class FileService:
             if listing:
                 while True:
                     part, fd = await helper.receive()
-                    expect({"ok": True}, fd, {"path": target})
+                    expect({"ok": part.get("ok") is not False, **part}, fd, {"path": target})  # a failure midway
                     for item in part.get("entries", []) if isinstance(part.get("entries"), list) else []:
                         if len(entries) < self.max_entries and (e := _entry(item)) is not None:
                             entries.append(e)
