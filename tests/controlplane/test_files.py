@@ -85,6 +85,12 @@ def test_over_the_limit_through_the_plane_leaves_nothing(plane: Plane, tmp_path:
     assert os.listdir(tmp_path) == []
 
 
+def test_over_the_limit_by_content_length_through_the_plane(plane: Plane, tmp_path: Path) -> None:
+    reply = plane.call("PUT", files_url(tmp_path / "big.bin"), raw=b"x" * (LIMIT + 1))
+    assert reply.status == 413 and reply.code == "payload_too_large"
+    assert os.listdir(tmp_path) == []
+
+
 def test_listing_mkdir_move_delete(plane: Plane, tmp_path: Path) -> None:
     reply = plane.call("POST", f"/v1/desktops/{MAIN}/files/mkdir", body={"path": str(tmp_path / "d")})
     assert reply.status == 201 and (tmp_path / "d").is_dir()
