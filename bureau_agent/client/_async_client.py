@@ -93,7 +93,7 @@ class AsyncBureau:
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=10.0)
         self._auth = {"Authorization": f"Bearer {api_key_from(api_key)}", "User-Agent": USER_AGENT}
         self._own_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(base_url=self.base_url, timeout=self._timeout)
+        self._http = http_client or httpx.AsyncClient(timeout=self._timeout)
 
     async def __aenter__(self) -> AsyncBureau:
         return self
@@ -127,7 +127,7 @@ class AsyncBureau:
         while True:
             request = self._http.build_request(
                 method,
-                path,
+                self.base_url + path,  # absolute: a caller's own http_client has no base_url
                 params=params,
                 json=json,
                 content=content,

@@ -90,7 +90,7 @@ class Bureau:
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=10.0)
         self._auth = {"Authorization": f"Bearer {api_key_from(api_key)}", "User-Agent": USER_AGENT}
         self._own_http = http_client is None
-        self._http = http_client or httpx.Client(base_url=self.base_url, timeout=self._timeout)
+        self._http = http_client or httpx.Client(timeout=self._timeout)
 
     def __enter__(self) -> Bureau:
         return self
@@ -124,7 +124,7 @@ class Bureau:
         while True:
             request = self._http.build_request(
                 method,
-                path,
+                self.base_url + path,  # absolute: a caller's own http_client has no base_url
                 params=params,
                 json=json,
                 content=content,
