@@ -5,12 +5,14 @@ starts stopped (for start/stop/wait_ready and the 503 while booting)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from bureau_agent.controlplane.keys import CAPABILITIES
-from tests.controlplane.support import Plane
+from tests.controlplane.support import Plane, wait_for
 
 MAIN = "dsk_main"
 IDLE = "dsk_idle"
@@ -51,6 +53,19 @@ def plane(tmp_path_factory: pytest.TempPathFactory, typed_file: Path) -> Iterato
         yield plane
     finally:
         plane.stop()
+
+
+@pytest.fixture(scope="package")
+def xterm(plane: Plane) -> None:
+    """Waits until MAIN's xterm is on the screen (its white background at 100, 100): the desktop
+    is ready before its apps have mapped their windows, and a click there would miss it."""
+
+    def white() -> bool:
+        reply = plane.call("GET", f"/v1/desktops/{MAIN}/screenshot?region=100,100,1,1")
+        assert reply.status == 200, reply.body
+        return Image.open(io.BytesIO(reply.body)).convert("RGB").getpixel((0, 0)) == (255, 255, 255)
+
+    wait_for(white, "the xterm's window", 30)
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ def test_input_routes_have_their_effect(bureau: Bureau) -> None:
     assert d.key("shift+Tab") == {"key": "shift+Tab"}
 
 
-def test_typed_text_reaches_the_xterm(bureau: Bureau, typed_file: Path) -> None:
+def test_typed_text_reaches_the_xterm(bureau: Bureau, typed_file: Path, xterm: None) -> None:
     d = bureau.desktop(MAIN)
     d.click(100, 100)  # the xterm at +0+0 has the focus
     assert d.type("client says ça va\n") == {"typed": 18}
@@ -212,7 +212,7 @@ def _spent(b: Bureau, statuses: list[int]) -> bool:
     return 429 in statuses
 
 
-async def test_async_client(plane: Plane, url: str, typed_file: Path, tmp_path: Path) -> None:
+async def test_async_client(plane: Plane, url: str, typed_file: Path, xterm: None) -> None:
     async with AsyncBureau(api_key=plane.keys["full"], base_url=url) as b:
         assert (await b.me())["name"] == "full"
         assert {d["id"] for d in await b.desktops()} == {MAIN, IDLE}
