@@ -27,6 +27,9 @@ EXPECTED_ROWS = {
     "screenshot PNG, screen unchanged (no If-None-Match)", "screenshot, screen unchanged (304)", "exec true", "bash script (loop, pipe, stderr)",
     "process start → ready", "click while 4 clients loop PNG screenshots of a changing screen", "clicks per second, 8 concurrent clients",
     "idle RSS", "idle CPU",
+    "click via Bureau (sync client)", "click via AsyncBureau", "click via MCP tool call (stdio)",
+    "screenshot PNG 1280×800 (screen unchanged) via Bureau (sync client)", "screenshot PNG 1280×800 (screen unchanged) via AsyncBureau",
+    "screenshot PNG 1280×800 (screen unchanged) via MCP tool call (stdio)",
     "mss grab 1920×1080 (XCB, MIT-SHM)", "PNG encode", "PNG encode, maxWidth=1280 (bicubic)", "JPEG q80 encode", "WebP q80 encode (method 0)",
 }  # fmt: skip
 ENCODED = {"PNG encode", "PNG encode, maxWidth=1280 (bicubic)", "JPEG q80 encode", "WebP q80 encode (method 0)"}
