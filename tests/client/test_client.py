@@ -232,3 +232,22 @@ async def test_async_client(plane: Plane, url: str, typed_file: Path, xterm: Non
             await b.desktop("dsk_nowhere").info()
         with pytest.raises(DesktopNotRunning):
             await b.desktop(IDLE).exec("true")
+
+
+def test_the_readme_example_runs(plane: Plane, url: str, tmp_path: Path, xterm: None) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from tests.controlplane.support import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(from bureau_agent.client import Bureau\n.*?)```", readme, re.S)
+    assert code is not None
+    assert len(code.group(1).strip().splitlines()) <= 11  # the ten-line example, and its import
+    env = {**os.environ, "BUREAU_API_KEY": plane.keys["full"], "BUREAU_API_URL": url, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code.group(1)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "saved a 1024x768 screenshot" in done.stdout
+    assert Image.open(tmp_path / "screen.png").size == (1024, 768)
