@@ -225,3 +225,22 @@ def chunks_of(data: Union[bytes, bytearray, memoryview], size: int = CHUNK) -> I
     view = memoryview(data)
     for start in range(0, len(view), size):
         yield bytes(view[start : start + size])
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeout:
+    """read: seconds of silence allowed while waiting for (a piece of) the answer, None for no
+    limit; connect: seconds to open the connection."""
+
+    read: Optional[float] = 300.0
+    connect: float = 10.0
+
+
+DEFAULT_TIMEOUT = Timeout()
+STREAM_TIMEOUT = Timeout(read=None)  # a quiet stream is not a dead one
+
+
+def timeout_of(value: Union[float, Timeout, None]) -> Timeout:
+    if isinstance(value, Timeout):
+        return value
+    return Timeout(read=value)

@@ -8,10 +8,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal, Optional, Union
 from urllib.parse import quote
 
-import httpx
-
 from bureau_agent.client._sync_io import Sink, Source, read_source, sleep, write_sink
+from bureau_agent.client._sync_transport import Content, HttpClient, Response, Transport, TransportError
 from bureau_agent.client._common import (
+    DEFAULT_TIMEOUT,
+    STREAM_TIMEOUT,
     USER_AGENT,
     MultipartParser,
     RetryPolicy,
@@ -25,6 +26,8 @@ from bureau_agent.client._common import (
     region_param,
     retry_policy,
     screenshot_of,
+    Timeout,
+    timeout_of,
 )
 from bureau_agent.client.errors import (
     BureauError,
@@ -62,18 +65,14 @@ from bureau_agent.client.models import (
     Written,
 )
 
-DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
-STREAM_TIMEOUT = httpx.Timeout(None, connect=10.0)  # a quiet stream is not a dead one
-Content = Union[bytes, Iterator[bytes], None]
-
 
 class Bureau:
     """The public API: `Bureau(api_key=…, base_url=…)`, both defaulting to BUREAU_API_KEY
     and BUREAU_API_URL (http://127.0.0.1:8700).
 
     retry: True (429/503 answers with Retry-After are retried, at most 3 times and 30 s of waiting
-    in all), False (never), or a RetryPolicy of your own. timeout: seconds or an httpx.Timeout for
-    one call (exec, bash, python and chat stretch it to their own timeoutMs).
+    in all), False (never), or a RetryPolicy of your own. timeout: seconds of silence allowed
+    while waiting for an answer, or a Timeout(read, connect), for one call (exec, bash, python and chat stretch it to their own timeoutMs).
     """
 
     def __init__(
@@ -82,15 +81,14 @@ class Bureau:
         base_url: Optional[str] = None,
         *,
         retry: Union[bool, RetryPolicy] = True,
-        timeout: Union[float, httpx.Timeout] = DEFAULT_TIMEOUT,
-        http_client: Optional[httpx.Client] = None,
+        timeout: Union[float, Timeout] = DEFAULT_TIMEOUT,
+        http_client: Optional[HttpClient] = None,
     ) -> None:
         self.base_url = base_url_from(base_url)
         self.retry = retry_policy(retry)
-        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=10.0)
+        self._timeout = timeout_of(timeout)
         self._auth = {"Authorization": f"Bearer {api_key_from(api_key)}", "User-Agent": USER_AGENT}
-        self._own_http = http_client is None
-        self._http = http_client or httpx.Client(timeout=self._timeout)
+        self._http = Transport(self._timeout, http_client)
 
     def __enter__(self) -> Bureau:
         return self
@@ -99,8 +97,7 @@ class Bureau:
         self.close()
 
     def close(self) -> None:
-        if self._own_http:
-            self._http.close()
+        self._http.close()
 
     # the HTTP core -----------------------------------------------------------------------
 
@@ -114,26 +111,26 @@ class Bureau:
         content: Content = None,
         headers: Optional[Mapping[str, str]] = None,
         stream: bool = False,
-        timeout: Optional[httpx.Timeout] = None,
-    ) -> httpx.Response:
+        timeout: Optional[Timeout] = None,
+    ) -> Response:
         """One call of the public API: the answer when its status is below 400 (304 included),
         otherwise the BureauError of its code, after the retries the policy allows. A body that is
         an iterator is sent once only, so such a call is never retried."""
         replayable = content is None or isinstance(content, bytes)
         attempt, waited = 0, 0.0
         while True:
-            request = self._http.build_request(
-                method,
-                self.base_url + path,  # absolute: a caller's own http_client has no base_url
-                params=params,
-                json=json,
-                content=content,
-                headers={**self._auth, **(headers or {})},
-                timeout=timeout or self._timeout,
-            )
             try:
-                response = self._http.send(request, stream=stream)
-            except httpx.TransportError as exc:
+                response = self._http.send(
+                    method,
+                    self.base_url + path,  # absolute: a caller's own http_client has no base URL
+                    params=params,
+                    json=json,
+                    content=content,
+                    headers={**self._auth, **(headers or {})},
+                    stream=stream,
+                    timeout=timeout,
+                )
+            except TransportError as exc:
                 raise ConnectionFailed(f"{method} {self.base_url}{path} failed: {exc!r}") from exc
             if response.status_code < 400:
                 return response
@@ -202,7 +199,8 @@ class Desktop:
         timeout = None
         if timeout_ms is not None:
             # the call may legitimately run for its whole timeoutMs: wait that long, and a margin
-            timeout = httpx.Timeout(max(self.bureau._timeout.read or 0.0, timeout_ms / 1000 + 30.0), connect=10.0)
+            read = self.bureau._timeout.read
+            timeout = Timeout(read=None if read is None else max(read, timeout_ms / 1000 + 30.0))
         return self.bureau._json("POST", f"{self.path}/{route}", json=dict(payload), timeout=timeout)
 
     # read and lifecycle --------------------------------------------------------------------

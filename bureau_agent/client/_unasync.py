@@ -23,7 +23,6 @@ REPLACEMENTS = [
     (r"AsyncDesktop", "Desktop"),
     (r"AsyncClipboard", "Clipboard"),
     (r"AsyncFiles", "Files"),
-    (r"httpx\.AsyncClient", "httpx.Client"),
     (r"AsyncIterator", "Iterator"),
     (r"__aenter__", "__enter__"),
     (r"__aexit__", "__exit__"),
@@ -31,6 +30,7 @@ REPLACEMENTS = [
     (r"aread", "read"),
     (r"aiter_bytes", "iter_bytes"),
     (r"_async_io", "_sync_io"),
+    (r"_async_transport", "_sync_transport"),
     (r"asynchronous", "synchronous"),
 ]
 
