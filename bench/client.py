@@ -15,13 +15,14 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.measure import Budget, Row, Side, Stat, time_async, time_sync
+from bench.measure import Budget, Row, Side, Stat
 from bench.report import markdown_tables
 
 DESKTOP = "dsk_bench"
@@ -32,6 +33,27 @@ def _side(label: str, stat: Stat, baseline: Stat) -> Side:
     return Side(label, stat, note=f"{stat.median - baseline.median:+.2f} ms over plain aiohttp")
 
 
+async def _interleaved(calls: dict[str, Callable[[], Awaitable[Any]]], budget: Budget) -> dict[str, Stat]:
+    """One call of each variant a round, the order rotating: the machine's load drifts over a
+    run (other test suites share its 2 cores), and this way the drift falls on every variant
+    alike instead of on whichever ran during a busy minute."""
+    names = list(calls)
+    for _ in range(budget.warmup):
+        for name in names:
+            await calls[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    started = time.perf_counter()
+    for i in range(budget.count):
+        order = names[i % len(names) :] + names[: i % len(names)]
+        for name in order:
+            t0 = time.perf_counter()
+            await calls[name]()
+            samples[name].append((time.perf_counter() - t0) * 1000)
+        if time.perf_counter() - started > budget.seconds and i + 1 >= budget.min_count:
+            break
+    return {name: Stat(values) for name, values in samples.items()}
+
+
 async def _measure(base_url: str, key: str, budget: Budget, shot_budget: Budget) -> list[Row]:
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
@@ -39,45 +61,39 @@ async def _measure(base_url: str, key: str, budget: Budget, shot_budget: Budget)
     from bureau_agent.client import AsyncBureau, Bureau
 
     path = f"/v1/desktops/{DESKTOP}"
-    headers = {"Authorization": f"Bearer {key}"}
-    results: dict[str, dict[str, Stat]] = {"click": {}, "screenshot": {}}
-    async with aiohttp.ClientSession(base_url, headers=headers) as http:
+    env = {**os.environ, "BUREAU_API_KEY": key, "BUREAU_API_URL": base_url}
+    params = StdioServerParameters(command=sys.executable, args=["-m", "bureau_agent", "mcp"], env=env)
+    async with (
+        aiohttp.ClientSession(base_url, headers={"Authorization": f"Bearer {key}"}) as http,
+        AsyncBureau(api_key=key, base_url=base_url) as ab,
+        stdio_client(params) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        with Bureau(api_key=key, base_url=base_url) as b:
+            sd, ad = b.desktop(DESKTOP), ab.desktop(DESKTOP)
 
-        async def plain_click() -> None:
-            async with http.post(f"{path}/click", json=CLICK) as r:
-                assert r.status == 200
-                await r.json()
+            async def plain_click() -> None:
+                async with http.post(f"{path}/click", json=CLICK) as r:
+                    assert r.status == 200
+                    await r.json()
 
-        async def plain_shot() -> None:
-            async with http.get(f"{path}/screenshot") as r:
-                assert r.status == 200
-                await r.read()
+            async def plain_shot() -> None:
+                async with http.get(f"{path}/screenshot") as r:
+                    assert r.status == 200
+                    await r.read()
 
-        results["click"]["aiohttp"] = await time_async(plain_click, budget)
-        results["screenshot"]["aiohttp"] = await time_async(plain_shot, shot_budget)
+            async def sync_click() -> None:
+                sd.click(**CLICK)  # blocks the loop for the call: nothing else runs meanwhile
 
-        async with AsyncBureau(api_key=key, base_url=base_url) as ab:
-            d = ab.desktop(DESKTOP)
+            async def sync_shot() -> None:
+                sd.screenshot()
 
             async def async_click() -> None:
-                await d.click(**CLICK)
+                await ad.click(**CLICK)
 
             async def async_shot() -> None:
-                await d.screenshot()
-
-            results["click"]["async"] = await time_async(async_click, budget)
-            results["screenshot"]["async"] = await time_async(async_shot, shot_budget)
-
-        with Bureau(api_key=key, base_url=base_url) as b:
-            sd = b.desktop(DESKTOP)
-            # on a worker thread: the sync client blocks, and this loop serves nothing meanwhile
-            results["click"]["sync"] = await asyncio.to_thread(time_sync, lambda: sd.click(**CLICK), budget)
-            results["screenshot"]["sync"] = await asyncio.to_thread(time_sync, sd.screenshot, shot_budget)
-
-        env = {**os.environ, "BUREAU_API_KEY": key, "BUREAU_API_URL": base_url}
-        params = StdioServerParameters(command=sys.executable, args=["-m", "bureau_agent", "mcp"], env=env)
-        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
+                await ad.screenshot()
 
             def tool(name: str, arguments: dict[str, Any]) -> Callable[[], Awaitable[None]]:
                 async def call() -> None:
@@ -86,15 +102,16 @@ async def _measure(base_url: str, key: str, budget: Budget, shot_budget: Budget)
 
                 return call
 
-            results["click"]["mcp"] = await time_async(tool("desktop_click", CLICK), budget)
-            results["screenshot"]["mcp"] = await time_async(tool("desktop_screenshot", {}), shot_budget)
-
-        # the baseline once more, last: the machine's load drifts over a run
-        results["click"]["aiohttp"] = Stat(results["click"]["aiohttp"].samples + (await time_async(plain_click, budget)).samples)
+            clicks = await _interleaved(
+                {"aiohttp": plain_click, "sync": sync_click, "async": async_click, "mcp": tool("desktop_click", CLICK)}, budget
+            )
+            shots = await _interleaved(
+                {"aiohttp": plain_shot, "sync": sync_shot, "async": async_shot, "mcp": tool("desktop_screenshot", {})},
+                shot_budget,
+            )
 
     rows = []
-    for action, label in (("click", "click"), ("screenshot", "screenshot PNG 1280×800 (screen unchanged)")):
-        r = results[action]
+    for label, r in (("click", clicks), ("screenshot PNG 1280×800 (screen unchanged)", shots)):
         base = Side("plain aiohttp, same call", r["aiohttp"])
         rows += [
             Row("latency", f"{label} via Bureau (sync client)", "ms", _side("Bureau", r["sync"], r["aiohttp"]), base, "≤ +0.3 ms"),

@@ -171,3 +171,18 @@ async def test_streamable_http(http_server: str) -> None:
         assert Image.open(io.BytesIO(base64.b64decode(image.data))).size == (256, 192)
         py = json_of(await s.call_tool("desktop_exec_python", {"desktopId": MAIN, "code": "print('over http')"}))
         assert (py["stdout"], py["exitCode"]) == ("over http\n", 0)
+
+
+async def test_desktop_id_may_be_left_out_when_the_key_sees_one_desktop(tmp_path: Path) -> None:
+    # a control plane of its own with one desktop, never booted: the answers come from the plane
+    solo = Plane(tmp_path, [{"id": "dsk_solo", "name": "Solo"}], {"full": ("desktop:read", "desktop:lifecycle", "desktop:control")})
+    solo.start()
+    try:
+        async with stdio_session(solo) as s:
+            assert json_of(await s.call_tool("desktops_get", {}))["id"] == "dsk_solo"
+            stopped = await s.call_tool("desktop_screenshot", {})
+            assert stopped.isError and text_of(stopped) == "desktop dsk_solo is stopped: call desktops_start, then retry."
+            # without desktop:chat the chat tool is not there at all
+            assert "desktop_chat" not in [t.name for t in (await s.list_tools()).tools]
+    finally:
+        solo.stop()
