@@ -6,13 +6,14 @@ by _unasync.py (`python -m bureau_agent.client._unasync`; a test fails when it i
 from __future__ import annotations
 
 import os
+import ssl
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Literal, Optional, Union
 from urllib.parse import quote
 
 from bureau_agent.client._async_io import Sink, Source, read_source, sleep, write_sink
-from bureau_agent.client._async_transport import Content, HttpClient, Response, Transport, TransportError
+from bureau_agent.client._async_transport import Content, Response, Transport, TransportError
 from bureau_agent.client._common import (
     DEFAULT_TIMEOUT,
     STREAM_TIMEOUT,
@@ -74,7 +75,9 @@ class AsyncBureau:
     and BUREAU_API_URL (http://127.0.0.1:8700).
 
     retry: True (429/503 answers with Retry-After are retried, at most 3 times and 30 s of waiting
-    in all), False (never), or a RetryPolicy of your own. timeout: seconds of silence allowed
+    in all), False (never), or a RetryPolicy of your own. ssl_context: for https URLs (default: the
+    system's CAs, verified). on_response(method, path, status): called for every answer, retried
+    ones included (for logs and metrics). timeout: seconds of silence allowed
     while waiting for an answer, or a Timeout(read, connect), for one call (exec, bash, python and chat stretch it to their own timeoutMs).
     """
 
@@ -85,13 +88,15 @@ class AsyncBureau:
         *,
         retry: Union[bool, RetryPolicy] = True,
         timeout: Union[float, Timeout] = DEFAULT_TIMEOUT,
-        http_client: Optional[HttpClient] = None,
+        ssl_context: Optional[ssl.SSLContext] = None,
+        on_response: Optional[Callable[[str, str, int], None]] = None,
     ) -> None:
         self.base_url = base_url_from(base_url)
         self.retry = retry_policy(retry)
         self._timeout = timeout_of(timeout)
         self._auth = {"Authorization": f"Bearer {api_key_from(api_key)}", "User-Agent": USER_AGENT}
-        self._http = Transport(self._timeout, http_client)
+        self._http = Transport(self._timeout, ssl_context)
+        self._on_response = on_response
 
     async def __aenter__(self) -> AsyncBureau:
         return self
@@ -134,7 +139,9 @@ class AsyncBureau:
                     timeout=timeout,
                 )
             except TransportError as exc:
-                raise ConnectionFailed(f"{method} {self.base_url}{path} failed: {exc!r}") from exc
+                raise ConnectionFailed(f"{method} {self.base_url}{path} failed: {exc}") from exc
+            if self._on_response is not None:
+                self._on_response(method, path, response.status_code)
             if response.status_code < 400:
                 return response
             data = await response.aread()

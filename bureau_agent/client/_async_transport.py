@@ -1,17 +1,17 @@
-"""The async client's wire: aiohttp. Its twin _sync_transport.py uses httpx.
+"""The async client's wire: aiohttp. Its twin _sync_transport.py uses the standard library.
 
-Why two HTTP libraries under one client: httpx has both flavours, but its async client costs
-about 0.8 ms more per call than aiohttp's on this project's machines (GET /v1/me through the local
-control plane, median of 300: httpx.AsyncClient 1.2 ms, aiohttp 0.4 ms; httpx.Client 0.52 ms),
-which alone is past the client's 0.3 ms budget. aiohttp is already the daemon's own dependency.
-Both transports offer the same small surface (send, and a Response with status_code, headers,
-content, json(), text, aread/read, aclose/close, aiter_bytes/iter_bytes), so the client's one
-implementation sits on either.
+Not httpx, which has both flavours: its async client cost about 0.8 ms more per call than
+aiohttp's here (GET /v1/me through the local control plane, median of 300: httpx.AsyncClient
+1.2 ms, aiohttp 0.4 ms), alone past the client's 0.3 ms budget; aiohttp is already the daemon's
+own dependency. Both transports offer the same small surface (send, and a Response with
+status_code, headers, content, json(), text, aread/read, aclose/close, aiter_bytes/iter_bytes),
+so the client's one implementation sits on either.
 """
 
 from __future__ import annotations
 
 import json as jsonlib
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Optional, Union
 
@@ -19,7 +19,6 @@ import aiohttp
 
 from bureau_agent.client._common import Timeout
 
-HttpClient = aiohttp.ClientSession
 Content = Union[bytes, AsyncIterator[bytes], None]
 
 
@@ -66,10 +65,10 @@ class Response:
 
 
 class Transport:
-    def __init__(self, timeout: Timeout, http_client: Optional[HttpClient] = None) -> None:
+    def __init__(self, timeout: Timeout, ssl_context: Optional[ssl.SSLContext] = None) -> None:
         self._timeout = timeout
-        self._own = http_client is None
-        self._session = http_client
+        self._ssl: Union[ssl.SSLContext, bool] = ssl_context or True  # True: verify with the system's CAs
+        self._session: Optional[aiohttp.ClientSession] = None
 
     def _client(self) -> aiohttp.ClientSession:
         # made on first use: an aiohttp session belongs to the loop that is running then
@@ -104,6 +103,7 @@ class Transport:
                 headers=all_headers,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=t.connect, sock_read=t.read),
                 allow_redirects=False,
+                ssl=self._ssl,
             )
             body = None if stream else await raw.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -113,5 +113,5 @@ class Transport:
         return Response(raw, body)
 
     async def aclose(self) -> None:
-        if self._own and self._session is not None:
+        if self._session is not None:
             await self._session.close()

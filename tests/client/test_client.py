@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -35,9 +34,9 @@ def bureau(plane: Plane, url: str) -> Iterator[Bureau]:
         yield b
 
 
-def counting(statuses: list[int]) -> httpx.Client:
-    """A real httpx client that records the status of every answer it receives (retries included)."""
-    return httpx.Client(event_hooks={"response": [lambda r: statuses.append(r.status_code)]})
+def counting(statuses: list[int]) -> Callable[[str, str, int], None]:
+    """An on_response hook that records the status of every answer (retries included)."""
+    return lambda method, path, status: statuses.append(status)
 
 
 def test_sync_client_is_generated_from_the_async_one() -> None:
@@ -174,7 +173,7 @@ def test_lifecycle_503_while_booting_and_wait_ready(plane: Plane, url: str) -> N
         assert d.click(5, 5) == {"x": 5, "y": 5}
         assert d.restart()["status"] == "booting"
     # with retries on, a control call made during the boot waits it out (Retry-After: 2)
-    with Bureau(api_key=plane.keys["full"], base_url=url, http_client=counting(statuses)) as b:
+    with Bureau(api_key=plane.keys["full"], base_url=url, on_response=counting(statuses)) as b:
         d = b.desktop(IDLE)
         assert d.click(6, 6) == {"x": 6, "y": 6}
         assert statuses[0] == 503 and statuses[-1] == 200, statuses
@@ -195,13 +194,13 @@ def test_429_is_retried_then_surfaced_when_retries_are_off(plane: Plane, url: st
     assert (limited.status, limited.code) == (429, "rate_limited") and limited.retry_after_s >= 1
     # a budget too small for the wait is not spent sleeping: the 429 comes back at once
     statuses: list[int] = []
-    with Bureau(api_key=key, base_url=url, retry=RetryPolicy(max_wait_s=0.5), http_client=counting(statuses)) as b:
+    with Bureau(api_key=key, base_url=url, retry=RetryPolicy(max_wait_s=0.5), on_response=counting(statuses)) as b:
         with pytest.raises(RateLimited):
             for _ in range(5):
                 b.me()
     assert statuses[-1] == 429
     statuses.clear()
-    with Bureau(api_key=key, base_url=url, http_client=counting(statuses)) as b:
+    with Bureau(api_key=key, base_url=url, on_response=counting(statuses)) as b:
         # spend what refilled, then one more call that must wait for Retry-After
         wait_for(lambda: _spent(b, statuses), "a rate-limited call that was retried", 20)
     assert 429 in statuses and statuses[-1] == 200
