@@ -77,9 +77,14 @@ class BureauTools:
             raise ToolError(hint(error, desktop_id, set(self.tools))) from error
 
 
+_VALIDATORS: dict[str, jsonschema.protocols.Validator] = {}
+
+
 def validate(tool: Tool, arguments: dict[str, Any]) -> None:
     """The arguments against the tool's schema; the message names the argument at fault."""
-    validator = jsonschema.Draft202012Validator(tool.schema)
+    validator = _VALIDATORS.get(tool.name)
+    if validator is None:
+        validator = _VALIDATORS[tool.name] = jsonschema.Draft202012Validator(tool.schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
     if error is None:
         return

@@ -186,3 +186,29 @@ async def test_desktop_id_may_be_left_out_when_the_key_sees_one_desktop(tmp_path
             assert "desktop_chat" not in [t.name for t in (await s.list_tools()).tools]
     finally:
         solo.stop()
+
+
+PRODUCT_TOOLS = [
+    "desktops_list", "desktops_get", "desktops_start", "desktops_stop", "desktops_restart", "desktop_exec_python",
+    "desktop_screenshot", "desktop_click", "desktop_type", "desktop_key", "desktop_scroll", "desktop_drag", "desktop_chat",
+]  # fmt: skip
+PROJECT_TOOLS = [
+    "desktop_exec", "desktop_bash", "desktop_move", "desktop_act", "desktop_windows", "desktop_window_activate",
+    "desktop_clipboard_get", "desktop_clipboard_set", "desktop_file_read", "desktop_file_write", "desktop_file_list",
+    "desktop_accessibility",
+]  # fmt: skip
+
+
+def test_the_tool_table_matches_the_contract_and_its_schemas_are_valid() -> None:
+    import jsonschema
+
+    from bureau_agent.mcpserver.tools import TOOLS
+
+    assert TOOL_NAMES == PRODUCT_TOOLS + PROJECT_TOOLS
+    for tool in TOOLS:
+        jsonschema.Draft202012Validator.check_schema(tool.schema)
+        assert tool.schema["additionalProperties"] is False, tool.name
+        if tool.desktop:
+            assert "desktopId" in tool.schema["properties"] and "desktopId" not in tool.schema["required"], tool.name
+        for name, prop in tool.schema["properties"].items():
+            assert prop.get("description"), f"{tool.name}.{name} has no description"
