@@ -61,7 +61,10 @@ class Response:
             raise TransportError(repr(exc)) from exc
 
     async def aclose(self) -> None:
-        self._raw.release()
+        if self._content is None and not self._raw.content.at_eof():
+            self._raw.close()  # a stream left midway: its connection cannot serve another call
+        else:
+            self._raw.release()
 
 
 class Transport:

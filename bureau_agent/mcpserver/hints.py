@@ -14,6 +14,8 @@ def hint(error: e.BureauError, desktop_id: str | None, tools: set[str]) -> str:
             return f"desktop {d} is booting: wait a few seconds (desktops_get shows when agentReady is true), then retry."
         if status == "stopping":
             return f"desktop {d} is stopping: wait for it to stop, then call desktops_start, then retry."
+        if status == "error" and "desktops_restart" in tools:
+            return f"desktop {d} failed ({error.message}): call desktops_restart, then retry."
         if "desktops_start" in tools:
             return f"desktop {d} is {status or 'not running'}: call desktops_start, then retry."
         return f"desktop {d} is {status or 'not running'} and this API key cannot start it: ask its owner to start it."
