@@ -35,6 +35,8 @@ from bureau_agent.client.errors import (
     ConnectionFailed,
     DesktopFailed,
     DesktopNotRunning,
+    FileNotFound,
+    NotFound,
     ReadyTimeout,
     error_from_response,
 )
@@ -587,7 +589,13 @@ class Files:
 
     def stat(self, path: str) -> FileInfo:
         """HEAD: a file's size, type, ETag and modification time without its bytes."""
-        response = self._desktop.bureau.request("HEAD", self._path, params={"path": path})
+        try:
+            response = self._desktop.bureau.request("HEAD", self._path, params={"path": path})
+        except NotFound as exc:
+            if exc.code != "http_404":
+                raise
+            # a HEAD answer has no body to name its code: on this route a 404 is a missing path
+            raise FileNotFound(f"{path} does not exist (as the desktop user sees it).", status=404) from exc
         h = response.headers
         length = h.get("content-length")
         return FileInfo(

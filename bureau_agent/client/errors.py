@@ -196,6 +196,13 @@ ERRORS: dict[str, type[BureauError]] = {
 }  # fmt: skip
 
 
+# For an answer without the API's error body (a HEAD, a proxy's page): the class its status means.
+BY_STATUS: dict[int, type[BureauError]] = {
+    400: InvalidRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed,
+    409: BureauError, 413: PayloadTooLarge, 429: RateLimited, 502: BadGateway, 503: Unavailable, 500: Internal,
+}  # fmt: skip
+
+
 def retry_after(headers: Mapping[str, str]) -> float | None:
     """Retry-After in seconds (the delta form; an HTTP date is not used by this API)."""
     value = headers.get("retry-after")
@@ -224,7 +231,7 @@ def error_from_response(status: int, headers: Mapping[str, str], body: bytes) ->
         code = f"http_{status}"
         message = body[:200].decode("utf-8", "replace").strip() or f"HTTP {status}"
         details = None
-    cls = ERRORS.get(code, Unavailable if status == 503 else BureauError)
+    cls = ERRORS.get(code) or BY_STATUS.get(status, BureauError)
     return cls(
         message,
         status=status,

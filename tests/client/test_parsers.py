@@ -68,7 +68,8 @@ def test_error_classes_by_code_and_unknown_codes() -> None:
     newer = errors.error_from_response(503, {"retry-after": "4"}, b'{"error": {"code": "brand_new", "message": "m"}}')
     assert type(newer) is errors.Unavailable and newer.code == "brand_new" and newer.retry_after_s == 4
     not_json = errors.error_from_response(502, {}, b"<html>proxy</html>")
-    assert type(not_json) is errors.BureauError and not_json.code == "http_502" and "proxy" in not_json.message
+    assert type(not_json) is errors.BadGateway and not_json.code == "http_502" and "proxy" in not_json.message
+    assert type(errors.error_from_response(404, {}, b"")) is errors.NotFound  # a HEAD: no body
     assert isinstance(errors.error_from_response(404, {}, b'{"error": {"code": "file_not_found", "message": "m"}}'), errors.NotFound)
 
 
