@@ -24,6 +24,7 @@ from PIL import Image
 from bureau_agent.client import Bureau
 from bureau_agent.mcpserver.tools import TOOL_NAMES
 from tests.client.conftest import IDLE, MAIN
+from tests.client.routes import served
 from tests.controlplane.support import REPO, Plane, wait_for
 from tests.support.agentproc import free_port
 
@@ -212,3 +213,42 @@ def test_the_tool_table_matches_the_contract_and_its_schemas_are_valid() -> None
             assert "desktopId" in tool.schema["properties"] and "desktopId" not in tool.schema["required"], tool.name
         for name, prop in tool.schema["properties"].items():
             assert prop.get("description"), f"{tool.name}.{name} has no description"
+
+
+@served("POST", "act")
+async def test_act_tool_returns_the_settled_screenshot_as_an_image(plane: Plane) -> None:
+    async with stdio_session(plane) as s:
+        result = await s.call_tool(
+            "desktop_act",
+            {"desktopId": MAIN, "actions": [{"action": "move", "x": 320, "y": 240}], "screenshot": {"maxWidth": 512}},
+        )
+        assert not result.isError, text_of(result)
+        image = next(c for c in result.content if isinstance(c, types.ImageContent))
+        assert Image.open(io.BytesIO(base64.b64decode(image.data))).size == (512, 384)
+        assert json.loads(result.content[1].text)["results"] == [{"x": 320, "y": 240}]
+        assert "scale 0.5" in text_of(result)
+
+
+@served("PUT", "files")
+async def test_file_tools(plane: Plane, tmp_path: Path) -> None:
+    async with stdio_session(plane) as s:
+        path = str(tmp_path / "notes" / "a.txt")
+        written = json_of(await s.call_tool("desktop_file_write", {"desktopId": MAIN, "path": path, "content": "héllo\n", "parents": True}))
+        assert written["size"] == len("héllo\n".encode())
+        assert text_of(await s.call_tool("desktop_file_read", {"desktopId": MAIN, "path": path})) == "héllo\n"
+        listed = json_of(await s.call_tool("desktop_file_list", {"desktopId": MAIN, "path": str(tmp_path / "notes")}))
+        assert [e["name"] for e in listed["entries"]] == ["a.txt"]
+        missing = await s.call_tool("desktop_file_read", {"desktopId": MAIN, "path": str(tmp_path / "none")})
+        assert missing.isError and "desktop_file_list" in text_of(missing)
+
+
+@served("GET", "clipboard")
+async def test_clipboard_and_window_tools(plane: Plane) -> None:
+    async with stdio_session(plane) as s:
+        assert json_of(await s.call_tool("desktop_clipboard_set", {"desktopId": MAIN, "text": "from the model"})) == {"length": 14}
+        assert json_of(await s.call_tool("desktop_clipboard_get", {"desktopId": MAIN}))["text"] == "from the model"
+        windows = json_of(await s.call_tool("desktop_windows", {"desktopId": MAIN}))["windows"]
+        xterm = next(w for w in windows if w["class"] == "XTerm")
+        assert json_of(await s.call_tool("desktop_window_activate", {"desktopId": MAIN, "windowId": xterm["id"]})) == {"activated": True}
+        gone = await s.call_tool("desktop_window_activate", {"desktopId": MAIN, "windowId": 1})
+        assert gone.isError and "desktop_windows" in text_of(gone)
