@@ -175,7 +175,7 @@ async def test_streamable_http(http_server: str) -> None:
 
 
 async def test_desktop_id_may_be_left_out_when_the_key_sees_one_desktop(tmp_path: Path) -> None:
-    # a control plane of its own with one desktop, never booted: the answers come from the plane
+    # a control plane of its own with one desktop, stopped at first
     solo = Plane(tmp_path, [{"id": "dsk_solo", "name": "Solo"}], {"full": ("desktop:read", "desktop:lifecycle", "desktop:control")})
     solo.start()
     try:
@@ -185,6 +185,13 @@ async def test_desktop_id_may_be_left_out_when_the_key_sees_one_desktop(tmp_path
             assert stopped.isError and text_of(stopped) == "desktop dsk_solo is stopped: call desktops_start, then retry."
             # without desktop:chat the chat tool is not there at all
             assert "desktop_chat" not in [t.name for t in (await s.list_tools()).tools]
+            started = json_of(await s.call_tool("desktops_start", {"timeoutS": 60}))
+            assert (started["status"], started["agentReady"]) == ("running", True)
+            shot = await s.call_tool("desktop_screenshot", {"maxWidth": 64})
+            assert not shot.isError and any(isinstance(c, types.ImageContent) for c in shot.content)
+            restarted = json_of(await s.call_tool("desktops_restart", {}))
+            assert (restarted["status"], restarted["agentReady"]) == ("running", True)
+            assert json_of(await s.call_tool("desktops_stop", {}))["status"] == "stopped"
     finally:
         solo.stop()
 
