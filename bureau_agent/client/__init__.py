@@ -10,9 +10,13 @@
 imports nothing else of bureau_agent (tests/test_layout.py holds it to that).
 """
 
-from bureau_agent.client._async_client import AsyncBureau, AsyncClipboard, AsyncDesktop, AsyncFiles
-from bureau_agent.client._common import NO_RETRY, RetryPolicy
-from bureau_agent.client._sync_client import Bureau, Clipboard, Desktop, Files
+from bureau_agent.client._async_client import AsyncBureau
+from bureau_agent.client._async_desktop import AsyncDesktop
+from bureau_agent.client._async_files import AsyncClipboard, AsyncFiles
+from bureau_agent.client._common import NO_RETRY, RetryPolicy, Timeout
+from bureau_agent.client._sync_client import Bureau
+from bureau_agent.client._sync_desktop import Desktop
+from bureau_agent.client._sync_files import Clipboard, Files
 from bureau_agent.client.errors import *  # noqa: F403  (the error classes are part of the API)
 from bureau_agent.client.errors import ERRORS, BureauError
 from bureau_agent.client.models import Event, FileInfo, Frame, Screenshot
@@ -34,6 +38,7 @@ __all__ = [
     "Frame",
     "RetryPolicy",
     "Screenshot",
+    "Timeout",
     *[cls.__name__ for cls in ERRORS.values()],
     "ConnectionFailed",
     "DesktopFailed",

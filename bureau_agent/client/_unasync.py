@@ -1,7 +1,7 @@
-"""Writes _sync_client.py from _async_client.py: the sync client is the async one with its
-awaits taken out (the technique httpcore uses, there with the `unasync` tool). Run
-`python -m bureau_agent.client._unasync` after changing _async_client.py; a test checks that
-the committed file is what this produces."""
+"""Writes _sync_client.py, _sync_desktop.py and _sync_files.py from their _async_ twins: the sync
+client is the async one with its awaits taken out (the technique httpcore uses, there with the `unasync` tool). Run
+`python -m bureau_agent.client._unasync` after changing one of them; a test checks that the
+committed files are what this produces."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SOURCE = HERE / "_async_client.py"
-TARGET = HERE / "_sync_client.py"
+# the one implementation, and the files generated from it
+PAIRS = [(HERE / f"_async_{name}.py", HERE / f"_sync_{name}.py") for name in ("client", "desktop", "files")]
 
 # Whole words only, in this order.
 REPLACEMENTS = [
@@ -31,23 +31,25 @@ REPLACEMENTS = [
     (r"aiter_bytes", "iter_bytes"),
     (r"_async_io", "_sync_io"),
     (r"_async_transport", "_sync_transport"),
+    (r"_async_client", "_sync_client"),
+    (r"_async_desktop", "_sync_desktop"),
+    (r"_async_files", "_sync_files"),
     (r"asynchronous", "synchronous"),
 ]
 
-HEADER = '"""GENERATED from _async_client.py by _unasync.py: do not edit (the sync client, same methods)."""\n'
-
-
-def generate(text: str) -> str:
+def generate(text: str, source: str = "_async_client.py") -> str:
     # the source's own docstring is replaced by the header
     text = re.sub(r'\A""".*?"""\n', "", text, count=1, flags=re.S)
+    header = f'"""GENERATED from {source} by _unasync.py: do not edit (the sync client, same methods)."""\n'
     for pattern, replacement in REPLACEMENTS:
         text = re.sub(r"\b" + pattern if pattern[0].isalpha() or pattern[0] == "_" else pattern, replacement, text)
-    return HEADER + text
+    return header + text
 
 
 def main() -> int:
-    TARGET.write_text(generate(SOURCE.read_text(encoding="utf-8")), encoding="utf-8")
-    print(f"wrote {TARGET}")
+    for source, target in PAIRS:
+        target.write_text(generate(source.read_text(encoding="utf-8"), source.name), encoding="utf-8")
+        print(f"wrote {target}")
     return 0
 
 

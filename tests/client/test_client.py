@@ -40,10 +40,10 @@ def counting(statuses: list[int]) -> Callable[[str, str, int], None]:
 
 
 def test_sync_client_is_generated_from_the_async_one() -> None:
-    source = _unasync.SOURCE.read_text(encoding="utf-8")
-    assert _unasync.TARGET.read_text(encoding="utf-8") == _unasync.generate(source), (
-        "run python -m bureau_agent.client._unasync"
-    )
+    for source, target in _unasync.PAIRS:
+        generated = _unasync.generate(source.read_text(encoding="utf-8"), source.name)
+        assert target.read_text(encoding="utf-8") == generated, f"{target.name} is stale: run python -m bureau_agent.client._unasync"
+        assert "async " not in generated and "await " not in generated
 
 
 def test_defaults_come_from_the_environment(plane: Plane, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
