@@ -24,6 +24,7 @@ from PIL import Image
 
 from bench.agent import Client, running_agent, time_to_ready
 from bench.baselines import Baselines
+from bench.client import client_rows
 from bench.encode import encoding_rows
 from bench.files import files_rows
 from bench.measure import Budget, Row, Side, Stat, Unavailable, time_async, time_sync
@@ -184,6 +185,7 @@ class Suite:
                 await self.command_rows()
                 await self.load_rows()
                 self.rows += await files_rows(agent, self.workdir, p.files_mib, p.files_reps)
+                self.rows += await asyncio.to_thread(client_rows, p.fast, p.medium)  # its own control plane
                 log(f"idle RSS and CPU over {p.idle_s:g} s")
                 assert agent.proc is not None
                 await self.idle_rows(agent.proc.pid)

@@ -1,4 +1,4 @@
-"""The `bureau-agent` command: serve, doctor, version, control-plane."""
+"""The `bureau-agent` command: serve, doctor, version, control-plane, mcp."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def _settings_parser() -> argparse.ArgumentParser:
 # Subcommands that are programs of their own: name -> (module with run(argv), help).
 DELEGATED = {
     "control-plane": ("bureau_agent.controlplane.cli", "run a local control plane (the public /v1/desktops API)"),
+    "mcp": ("bureau_agent.mcpserver.cli", "run the MCP server for AI assistants over the public API (the [mcp] extra)"),
 }
 
 

@@ -29,6 +29,9 @@ EXPECTED_ROWS = {
     "idle RSS", "idle CPU",
     "upload 4 MiB, agent", "download 4 MiB, agent", "download 4 MiB, agent vs an HTTP file server",
     "agent RSS growth during a 4 MiB upload", "upload 4 MiB, control plane", "download 4 MiB, control plane",
+    "click via Bureau (sync client)", "click via AsyncBureau", "click via MCP tool call (stdio)",
+    "screenshot PNG 1280×800 (screen unchanged) via Bureau (sync client)", "screenshot PNG 1280×800 (screen unchanged) via AsyncBureau",
+    "screenshot PNG 1280×800 (screen unchanged) via MCP tool call (stdio)",
     "mss grab 1920×1080 (XCB, MIT-SHM)", "PNG encode", "PNG encode, maxWidth=1280 (bicubic)", "JPEG q80 encode", "WebP q80 encode (method 0)",
 }  # fmt: skip
 ENCODED = {"PNG encode", "PNG encode, maxWidth=1280 (bicubic)", "JPEG q80 encode", "WebP q80 encode (method 0)"}

@@ -84,3 +84,40 @@ def test_the_rules_see_real_imports() -> None:
         assert (PACKAGE / folder).is_dir(), folder
     assert "aiohttp" in imports(PACKAGE / "api" / "input.py")
     assert offenders("controlplane", ("bureau_agent.httpkit",))  # it does stand on the toolkit
+
+
+# The client speaks only the public API: of bureau_agent it imports itself alone (not even the
+# package root). The MCP server stands on the client alone (and the package's __version__).
+PUBLIC_SIDE = {
+    "client": ("bureau_agent.client",),
+    "mcpserver": ("bureau_agent.client", "bureau_agent.mcpserver"),
+}
+
+
+@pytest.mark.parametrize("folder", sorted(PUBLIC_SIDE))
+def test_the_public_side_speaks_only_the_public_api(folder: str) -> None:
+    found = {
+        f"{path.name}: {name}"
+        for path in (PACKAGE / folder).rglob("*.py")
+        for name in imports(path)
+        if _matches(name, ("bureau_agent",))
+        and not _matches(name, PUBLIC_SIDE[folder])
+        and not (folder == "mcpserver" and name == "bureau_agent")
+    }
+    assert not found
+    assert "bureau_agent.client" in imports(PACKAGE / "mcpserver" / "server.py")
+
+
+def test_serving_loads_neither_the_client_nor_the_mcp_sdk() -> None:
+    """What the daemon and the control plane load at start: no httpx, no mcp (the .deb has neither)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bureau_agent.cli, bureau_agent.app, bureau_agent.server, bureau_agent.controlplane.app\n"
+        "bureau_agent.cli.build_parser()\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('mcp', 'httpx')"
+        " or m.startswith(('bureau_agent.client', 'bureau_agent.mcpserver')))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""

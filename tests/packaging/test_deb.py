@@ -73,6 +73,9 @@ def test_contents(deb: Path) -> None:
     assert "-> /opt/bureau-agent/bin/bureau-agent" in lines["./usr/bin/bureau-agent"]
     assert not any("/etc/bureau-agent/token" in line for line in listing.splitlines()), "a token must never be packaged"
     assert any("/site-packages/aiohttp/" in p for p in lines) and any("/site-packages/bureau_agent/" in p for p in lines)
+    # the client and MCP extras are for callers of the public API, not for the daemon in the VM
+    for extra in ("httpx", "mcp", "starlette", "uvicorn"):
+        assert not any(f"/site-packages/{extra}/" in p for p in lines), extra
 
 
 def test_control_files(control: Path) -> None:
