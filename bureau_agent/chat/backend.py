@@ -6,13 +6,17 @@ import abc
 import asyncio
 import dataclasses
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from bureau_agent.chat.conversations import Conversation
 from bureau_agent.errors import ChatTimeout, ChatUnavailable
 
 T = TypeVar("T")
+
+# Called with each piece of the reply as the agent produces it (a streamed chat call); the
+# pieces joined are the reply. A backend that cannot tell pieces apart never calls it.
+OnDelta = Callable[[str], None]
 
 EXCERPT_CHARS = 300  # of a backend's error text quoted back to the caller
 
@@ -80,10 +84,14 @@ class Backend(abc.ABC):
         return None
 
     @abc.abstractmethod
-    async def reply(self, message: str, conversation: Conversation, deadline: Deadline) -> str:
+    async def reply(
+        self, message: str, conversation: Conversation, deadline: Deadline, on_delta: OnDelta | None = None
+    ) -> str:
         """Send message in conversation and return the whole reply; record the turn on success.
 
-        Past the deadline raise deadline.error(), having aborted the request or ended the process.
+        on_delta, when given, is called with each piece of the reply as it arrives (the caller
+        streams); the whole reply is still returned. Past the deadline raise deadline.error(),
+        having aborted the request or ended the process.
         """
 
 

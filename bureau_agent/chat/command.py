@@ -14,16 +14,22 @@ The agent is run by the process runner of /v1/exec (bureau_agent/process), so it
 what a command gets: the desktop user (exec_user when the agent is root), the desktop session's
 environment without any BUREAU_AGENT_* secret (plus chat_env), its own process group, bounded
 output, and its whole tree ended (TERM, then KILL after exec_kill_grace_ms) on timeout.
+
+A streamed call (on_delta) gets stdout as it is printed, when stdout is the reply (plain text,
+no chat_reply_field); the newlines at its start and end are held back, as the whole reply drops
+them. With chat_reply_field the reply is a field of JSON known only once the agent exits, so it
+comes as one piece at the end (the relay's fallback).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import shutil
 from collections.abc import Mapping
 
-from bureau_agent.chat.backend import Backend, Deadline, dig, excerpt
+from bureau_agent.chat.backend import Backend, Deadline, OnDelta, dig, excerpt
 from bureau_agent.chat.conversations import Conversation
 from bureau_agent.errors import AgentError, ChatUnavailable, InvalidRequest
 from bureau_agent.process.environment import MAX_ARG_BYTES, Session
@@ -117,13 +123,18 @@ class CommandBackend(Backend):
                 )
         return argv
 
-    async def reply(self, message: str, conversation: Conversation, deadline: Deadline) -> str:
+    async def reply(
+        self, message: str, conversation: Conversation, deadline: Deadline, on_delta: OnDelta | None = None
+    ) -> str:
+        streaming = on_delta is not None and self.reply_field is None
+        pieces = StdoutPieces(on_delta) if streaming and on_delta is not None else None
         command = Command(
             argv=self.argv(message, conversation),
             timeout_s=deadline.remaining_s(),
             stdin=message.encode("utf-8") if self.input_mode == "stdin" else None,
             cwd=self.cwd,
             env=self.env,
+            on_stdout=pieces.feed if pieces is not None else None,
         )
         # The runner ends the process tree at the timeout and only then returns; a cancelled
         # call (the agent stopping) has its tree ended in the background.
@@ -151,6 +162,31 @@ class CommandBackend(Backend):
         if not reply.strip():
             raise ChatUnavailable("The chat command exited without printing a reply.")
         return reply
+
+
+class StdoutPieces:
+    """Bytes of stdout in, text pieces out: whole UTF-8 characters only, and without the
+    newlines at the start and the end (held back until text follows them), so that the pieces
+    joined are exactly the reply, stdout.strip("\\n")."""
+
+    def __init__(self, on_delta: OnDelta) -> None:
+        self.on_delta = on_delta
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._started = False
+        self._newlines = ""
+
+    def feed(self, data: bytes) -> None:
+        text = self._decoder.decode(data)
+        if not self._started:
+            text = text.lstrip("\n")
+            if not text:
+                return
+            self._started = True
+        body = text.rstrip("\n")
+        if body:
+            self.on_delta(self._newlines + body)
+            self._newlines = ""
+        self._newlines += text[len(body):]
 
 
 def _parse_json_output(text: str) -> object:

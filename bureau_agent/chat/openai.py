@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from bureau_agent.chat.backend import Backend, Deadline, dig, excerpt, within
+from bureau_agent.chat.backend import Backend, Deadline, OnDelta, dig, excerpt, within
 from bureau_agent.chat.conversations import Conversation
 from bureau_agent.errors import ChatUnavailable
 
@@ -92,22 +92,26 @@ class OpenAIBackend(Backend):
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
             return False
 
-    async def reply(self, message: str, conversation: Conversation, deadline: Deadline) -> str:
+    async def reply(
+        self, message: str, conversation: Conversation, deadline: Deadline, on_delta: OnDelta | None = None
+    ) -> str:
         # Cancelled at the deadline: the request is aborted and its connection closed.
-        return await within(self._reply(message, conversation), deadline)
+        return await within(self._reply(message, conversation, on_delta), deadline)
 
-    async def _reply(self, message: str, conversation: Conversation) -> str:
+    async def _reply(self, message: str, conversation: Conversation, on_delta: OnDelta | None) -> str:
         assert self._session is not None
         body = {
             "model": self.model,
             "messages": [*conversation.history, {"role": "user", "content": message}],
-            "stream": self.stream,
+            # A caller who streams asked for tokens as they come, whatever chat_stream says; a
+            # server that answers JSON anyway gives one piece (the reply is the same).
+            "stream": self.stream or on_delta is not None,
         }
         url = self.base + "/chat/completions"
         try:
             async with self._session.post(url, json=body) as resp:
                 try:
-                    text = await self._read_reply(resp)
+                    text = await self._read_reply(resp, on_delta)
                 except asyncio.CancelledError:
                     resp.close()  # drop the connection so the server sees the caller gave up
                     raise
@@ -129,13 +133,13 @@ class OpenAIBackend(Backend):
         conversation.add_turn(message, text)
         return text
 
-    async def _read_reply(self, resp: aiohttp.ClientResponse) -> str:
+    async def _read_reply(self, resp: aiohttp.ClientResponse, on_delta: OnDelta | None) -> str:
         if resp.status >= 400:
             raw = await self._read_body(resp, truncate=True)
             detail = _error_message(raw) or excerpt(raw.decode("utf-8", "replace"))
             raise ChatUnavailable(f"The chat backend answered HTTP {resp.status}: {detail or resp.reason}.")
         if resp.content_type == "text/event-stream":
-            return await self._read_stream(resp)
+            return await self._read_stream(resp, on_delta)
         return parse_completion(await self._read_body(resp))
 
     async def _read_body(self, resp: aiohttp.ClientResponse, *, truncate: bool = False) -> bytes:
@@ -151,10 +155,10 @@ class OpenAIBackend(Backend):
                 )
         return bytes(body)
 
-    async def _read_stream(self, resp: aiohttp.ClientResponse) -> str:
+    async def _read_stream(self, resp: aiohttp.ClientResponse, on_delta: OnDelta | None = None) -> str:
         # The bound is on the text assembled, not on the events: their framing is ~100 bytes a
         # token. Memory stays bounded either way (a line is bounded by aiohttp's buffer).
-        stream = StreamAssembler()
+        stream = StreamAssembler(on_delta)
         while not (stream.done or stream.finished):
             try:
                 line = await resp.content.readline()
@@ -162,11 +166,11 @@ class OpenAIBackend(Backend):
                 raise ChatUnavailable("The chat backend sent a stream line that is too long.") from None
             if not line:
                 break
-            stream.feed(line)
-            if stream.size > self.max_reply_bytes:
+            if stream.feed(line) > self.max_reply_bytes:
                 raise ChatUnavailable(
                     f"The chat backend's reply is larger than chat_max_reply_bytes ({self.max_reply_bytes})."
                 )
+            stream.flush()
         return stream.result()
 
 
@@ -215,20 +219,24 @@ class StreamAssembler:
     is an error rather than a half answer.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_delta: OnDelta | None = None) -> None:
+        self.on_delta = on_delta
         self.parts: list[str] = []
         self.size = 0  # UTF-8 bytes of the parts
         self.done = False
         self.finished = False
+        self._pending: list[str] = []
 
-    def feed(self, line: bytes) -> None:
+    def feed(self, line: bytes) -> int:
+        """Take one line; the size assembled so far. A piece past max_reply_bytes is counted
+        before it is passed on, so the caller can stop before a too-large piece goes out."""
         text = line.decode("utf-8", "replace").strip()
         if not text.startswith("data:"):
-            return  # blank separators, comments (":"), event:/id:/retry: fields
+            return self.size  # blank separators, comments (":"), event:/id:/retry: fields
         payload = text[len("data:"):].strip()
         if payload == "[DONE]":
             self.done = True
-            return
+            return self.size
         try:
             chunk = json.loads(payload)
         except ValueError:
@@ -245,8 +253,18 @@ class StreamAssembler:
             if isinstance(content, str):
                 self.parts.append(content)
                 self.size += len(content.encode("utf-8"))
+                self._pending.append(content)
             if choice.get("finish_reason"):
                 self.finished = True
+        return self.size
+
+    def flush(self) -> None:
+        """Hand the pieces taken since the last flush to on_delta."""
+        pending, self._pending = self._pending, []
+        if self.on_delta is not None:
+            for piece in pending:
+                if piece:
+                    self.on_delta(piece)
 
     def result(self) -> str:
         if not (self.done or self.finished):

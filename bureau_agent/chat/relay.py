@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
-from bureau_agent.chat.backend import Backend, Deadline, within
+from bureau_agent.chat.backend import Backend, Deadline, OnDelta, within
 from bureau_agent.chat.command import CommandBackend, parse_env
 from bureau_agent.chat.conversations import Conversation, Conversations
 from bureau_agent.chat.openai import OpenAIBackend
@@ -116,6 +116,8 @@ class ChatRelay:
         self.secrets = settings.secret_values()
         self._stopping = False
         self._calls: set[asyncio.Future[str]] = set()
+        self._streams: set[asyncio.Future[str]] = set()  # the calls of them that stream
+        self._streams_closed = False
 
     async def start(self) -> None:
         if self.backend is None:
@@ -134,6 +136,15 @@ class ChatRelay:
             call.cancel()
         await asyncio.gather(*calls, return_exceptions=True)
 
+    async def stop_streams(self) -> None:
+        """Refuse new streamed calls and end those running now: a stream never holds the
+        shutdown. Calls that wait for a whole reply keep their grace (stop() ends them after it)."""
+        self._streams_closed = True
+        streams = list(self._streams)
+        for call in streams:
+            call.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
+
     async def close(self) -> None:
         await self.stop()
         if self.backend is not None:
@@ -145,10 +156,21 @@ class ChatRelay:
             "reachable": self.backend is not None and self.backend.reachable(),
         }
 
-    async def send(self, message: str, conversation_id: str | None = None, timeout_ms: int | None = None) -> ChatReply:
-        """Relay one message and wait for the whole reply; every failure is an AgentError."""
+    async def send(
+        self,
+        message: str,
+        conversation_id: str | None = None,
+        timeout_ms: int | None = None,
+        on_delta: OnDelta | None = None,
+    ) -> ChatReply:
+        """Relay one message and wait for the whole reply; every failure is an AgentError.
+
+        on_delta (a streamed call) is given the reply's pieces as the backend produces them; a
+        backend that has none to give (JSON output, a JSON answer) gives none, and the caller
+        sends the whole reply as one piece.
+        """
         try:
-            return await self._send(message, conversation_id, timeout_ms)
+            return await self._send(message, conversation_id, timeout_ms, on_delta)
         except AgentError as exc:
             # Once, for every backend: the message goes to the caller and to the log.
             clean = redact(exc.message, self.secrets)
@@ -156,7 +178,9 @@ class ChatRelay:
                 exc.message, exc.args = clean, (clean,)
             raise
 
-    async def _send(self, message: str, conversation_id: str | None, timeout_ms: int | None) -> ChatReply:
+    async def _send(
+        self, message: str, conversation_id: str | None, timeout_ms: int | None, on_delta: OnDelta | None
+    ) -> ChatReply:
         if len(message) > self.max_message_chars:
             raise InvalidRequest(
                 f"message has {len(message)} characters; the limit is {self.max_message_chars}.", details={"field": "message"}
@@ -166,7 +190,7 @@ class ChatRelay:
         timeout_ms = self.default_timeout_ms if timeout_ms is None else timeout_ms
         if self.backend is None:
             raise ChatUnavailable(self.unconfigured_reason)
-        if self._stopping:
+        if self._stopping or (self._streams_closed and on_delta is not None):
             raise ChatUnavailable(STOPPING)
         refused = self.backend.refuse_reason()
         if refused:
@@ -180,7 +204,8 @@ class ChatRelay:
         started = time.monotonic()
         conversation = self.conversations.get(conversation_id or str(uuid.uuid4()))
         try:
-            response = await self._stoppable(self._turn(message, conversation, Deadline.after(timeout_ms)))
+            turn = self._turn(message, conversation, Deadline.after(timeout_ms), on_delta)
+            response = await self._stoppable(turn, streaming=on_delta is not None)
         finally:
             self.in_flight -= 1
         duration_ms = int((time.monotonic() - started) * 1000)
@@ -193,14 +218,17 @@ class ChatRelay:
                 "durationMs": duration_ms,
                 "messageChars": len(message),
                 "replyChars": len(response),
+                "streamed": on_delta is not None,
             },
         )
         return ChatReply(response, conversation.id, duration_ms)
 
-    async def _stoppable(self, coro: Coroutine[Any, Any, str]) -> str:
+    async def _stoppable(self, coro: Coroutine[Any, Any, str], streaming: bool = False) -> str:
         """Run coro as a task stop() can cancel; cancelled by our caller, it is cancelled too."""
         call = asyncio.ensure_future(coro)
         self._calls.add(call)
+        if streaming:
+            self._streams.add(call)
         try:
             await asyncio.wait([call])
         except asyncio.CancelledError:
@@ -209,17 +237,19 @@ class ChatRelay:
             raise
         finally:
             self._calls.discard(call)
-        if call.cancelled() or (self._stopping and call.exception() is not None):
+            self._streams.discard(call)
+        stopped = self._stopping or (streaming and self._streams_closed)
+        if call.cancelled() or (stopped and call.exception() is not None):
             raise ChatUnavailable(STOPPED)  # stop() ended it, whatever the backend made of that
         return call.result()
 
-    async def _turn(self, message: str, conversation: Conversation, deadline: Deadline) -> str:
+    async def _turn(self, message: str, conversation: Conversation, deadline: Deadline, on_delta: OnDelta | None) -> str:
         assert self.backend is not None
         # One message at a time per conversation, so each sees the last; the wait counts in the timeout.
         await within(conversation.lock.acquire(), deadline)
         try:
             if self._stopping:  # stop() came while this call waited for its turn
                 raise ChatUnavailable(STOPPED)
-            return await self.backend.reply(message, conversation, deadline)
+            return await self.backend.reply(message, conversation, deadline, on_delta)
         finally:
             conversation.lock.release()

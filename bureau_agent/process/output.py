@@ -22,15 +22,18 @@ class BoundedBuffer:
         self._kept = 0
         self._frozen = False
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> bytes:
+        """Take data; the part of it that is kept (b"" once the limit is reached or frozen)."""
         if self._frozen:
-            return
+            return b""
         self.total += len(data)
         room = self.limit - self._kept
         if room > 0 and data:
             piece = data[:room]
             self._chunks.append(piece)
             self._kept += len(piece)
+            return piece
+        return b""
 
     def freeze(self) -> None:
         """Stop keeping or counting: what a background program writes later is not ours."""

@@ -29,7 +29,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bureau_agent.errors import Busy, Internal, InvalidRequest
@@ -51,6 +51,9 @@ class Command:
     stdin: bytes | None = None
     cwd: str | None = None
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Called on the event loop with each piece of stdout that is kept, as it arrives (chat
+    # streaming); never with what is past the output limit or from a background program.
+    on_stdout: Callable[[bytes], None] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,13 +89,18 @@ def signal_name(number: int) -> str:
 class _Capture(asyncio.SubprocessProtocol):
     """Feeds both pipes into bounded buffers; futures for EOF of each pipe and for the exit."""
 
-    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, limit: int, loop: asyncio.AbstractEventLoop, on_stdout: Callable[[bytes], None] | None = None
+    ) -> None:
+        self.on_stdout = on_stdout
         self.streams = {1: BoundedBuffer(limit), 2: BoundedBuffer(limit)}
         self.eof: dict[int, asyncio.Future[None]] = {1: loop.create_future(), 2: loop.create_future()}
         self.exited: asyncio.Future[None] = loop.create_future()
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
-        self.streams[fd].feed(data)
+        kept = self.streams[fd].feed(data)
+        if fd == 1 and kept and self.on_stdout is not None:
+            self.on_stdout(kept)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         future = self.eof.get(fd)
@@ -185,7 +193,7 @@ class Runner:
         run_id = uuid.uuid4().hex
         try:
             transport, proto = await loop.subprocess_exec(
-                lambda: _Capture(self.output_limit_bytes, loop),
+                lambda: _Capture(self.output_limit_bytes, loop, command.on_stdout),
                 *command.argv,
                 stdin=subprocess.PIPE if command.stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -214,6 +222,7 @@ class Runner:
                 sent = await self._end(pid, run_id, proto)
             await asyncio.wait(tuple(proto.eof.values()), timeout=self.settle_s)
         except asyncio.CancelledError:
+            proto.on_stdout = None  # nobody is listening any more
             self._spawn(self._abandon(transport, proto, pid, run_id))
             raise
 

@@ -15,6 +15,8 @@ line first. Some messages change its behaviour:
   background   start a grandchild that keeps stdout open (pid in DIR/pids), answer, exit
   silent       print nothing, exit 0
   big          print 300 000 characters
+  drip         print "first part", then wait (30 s at most) for DIR/go, then print " second part"
+  drip_fail    like drip, but after DIR/go print to stderr and exit 3
 """
 
 from __future__ import annotations
@@ -62,6 +64,16 @@ def main() -> int:
         return 0
     if message == "big":
         print("x" * 300_000)
+        return 0
+    if message in ("drip", "drip_fail"):
+        print("\nfirst part", end="", flush=True)  # a leading newline, which the reply drops
+        deadline = time.monotonic() + 30
+        while not (state / "go").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if message == "drip_fail":
+            print("agent lost its model mid-answer", file=sys.stderr)
+            return 3
+        print(" second part\n", flush=True)
         return 0
     if message == "background":
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # inherits stdout
