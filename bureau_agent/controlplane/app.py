@@ -1,45 +1,56 @@
-"""The control plane's aiohttp application: the public /v1 API and the agents' heartbeat route.
+"""The control plane's aiohttp application: the public /v1 API, the dashboard, the agents' heartbeat route.
 
-Every /v1 route but /v1/health needs `Authorization: Bearer sk_live_…`. The order of checks is:
-the key (401), the key's rate limit (429), the route's capability (403), the desktop (404), then
-for control and chat routes the desktop's state (503) before the call goes to its agent.
+Every /v1 route but /v1/health and /v1/openapi.json needs `Authorization: Bearer sk_live_…`, or
+the dashboard's session cookie (same rights as the key it was made from; see sessions.py for
+what else a cookie request must show). The order of checks is: the key (401), the key's rate
+limit (429), the route's capability (403), the desktop (404), then for control and chat routes
+the desktop's state (503) before the call goes to its agent. A streamed answer (a screen
+stream, an event stream) counts once against the rate limit, when it opens.
+
+Every route is a Route declaration (httpkit.routes): ROUTES registers them and builds
+/v1/openapi.json from them, so the document lists exactly what the router serves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
-from bureau_agent.httpkit.http import json_response, read_json
-from bureau_agent.httpkit.auth import bearer_token, token_matches
-from bureau_agent.httpkit.middleware import error_middleware, payload_too_large
-from bureau_agent.httpkit.schema import Schema, enum, integer, obj, string
+from bureau_agent import __version__
+from bureau_agent.controlplane import dashboard, schemas
+from bureau_agent.controlplane.appkeys import CLIENT, CONFIG, DESKTOPS, EVENTS, KEYS, LIMITER, OPENAPI, ROUTES, SESSIONS
 from bureau_agent.controlplane.config import ControlPlaneConfig
 from bureau_agent.controlplane.desktops import DesktopManager, LocalDesktop
-from bureau_agent.controlplane.errors import Forbidden, RateLimited
+from bureau_agent.controlplane.errors import Forbidden, RateLimited, SessionRefused
+from bureau_agent.controlplane.events import DesktopEvents
 from bureau_agent.controlplane.keys import ApiKey, KeyStore
 from bureau_agent.controlplane.proxy import AgentClient
 from bureau_agent.controlplane.ratelimit import RateLimiter
-from bureau_agent.controlplane.routes import FORWARDS
-from bureau_agent.errors import InvalidRequest, NotFound, Unauthorized
+from bureau_agent.controlplane.routes import FORWARDS, Forward
+from bureau_agent.controlplane.sessions import COOKIE, SessionStore, cookie_request_refusal
+from bureau_agent.errors import Busy, InvalidRequest, NotFound, Unauthorized
+from bureau_agent.httpkit.auth import bearer_token, token_matches
+from bureau_agent.httpkit.http import json_response, read_json
+from bureau_agent.httpkit.middleware import STARTED_STREAM, error_middleware, payload_too_large
+from bureau_agent.httpkit.openapi import build_document
+from bureau_agent.httpkit.routes import Route
+from bureau_agent.httpkit.schema import Schema, enum, integer, obj, string
 from bureau_agent.httpkit.serving import start_listening, wait_for_stop_signal
 
 log = logging.getLogger("bureau_agent.controlplane")
 
-CONFIG = web.AppKey("config", ControlPlaneConfig)
-KEYS = web.AppKey("keys", KeyStore)
-LIMITER = web.AppKey("limiter", RateLimiter)
-CLIENT = web.AppKey("agent_client", AgentClient)
-DESKTOPS = web.AppKey("desktops", DesktopManager)
 REQUEST_KEY = "api_key"
 RATE_HEADERS = "rate_limit_headers"
 
-PUBLIC_PATHS = frozenset({"/v1/health"})
+PUBLIC_PATHS = frozenset({"/v1/health", "/v1/openapi.json"})
+SSE_KEEPALIVE_S = 15.0
 LIFECYCLE = ("start", "stop", "restart")
 MAX_BEAT_BYTES = 64 * 1024
 
@@ -67,9 +78,7 @@ def make_key_middleware(config: ControlPlaneConfig) -> Callable[..., Awaitable[w
     async def key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/v1/") or request.path in PUBLIC_PATHS:
             return await handler(request)
-        key = request.app[KEYS].authenticate(bearer_token(request) or "")
-        if key is None:
-            raise Unauthorized("A valid API key is required: Authorization: Bearer sk_live_….")
+        key = _authenticate(request)
         limit = key.rate_limit_per_minute or config.rate_limit_per_minute
         decision = request.app[LIMITER].take(key.id, limit)
         if not decision.allowed:
@@ -94,6 +103,23 @@ def make_key_middleware(config: ControlPlaneConfig) -> Callable[..., Awaitable[w
         return response
 
     return key_middleware
+
+
+def _authenticate(request: web.Request) -> ApiKey:
+    """The key of the Authorization header, or else of the dashboard's session cookie."""
+    if "Authorization" in request.headers or COOKIE not in request.cookies:
+        key = request.app[KEYS].authenticate(bearer_token(request) or "")
+        if key is None:
+            raise Unauthorized("A valid API key is required: Authorization: Bearer sk_live_….")
+        return key
+    key = request.app[SESSIONS].lookup(request.cookies[COOKIE])
+    if key is None:
+        raise Unauthorized("The dashboard session has ended; sign in again with an API key.")
+    refusal = cookie_request_refusal(request)
+    if refusal:
+        log.info("dashboard session request refused", extra={"path": request.path, "reason": refusal})
+        raise SessionRefused(refusal)
+    return key
 
 
 async def _add_rate_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -172,6 +198,43 @@ def forward(agent_path: str, capability: str) -> Handler:
     return handler
 
 
+@requires("desktop:read")
+async def desktops_stream(request: web.Request) -> web.StreamResponse:
+    """The control plane's own server-sent events: desktop.status and desktop.metrics."""
+    hub = request.app[EVENTS]
+    sub = hub.subscribe()
+    if sub is None:
+        raise Busy("Too many dashboard streams are open; retry later.", retry_after_s=5)
+    try:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
+        request[STARTED_STREAM] = True
+        await response.prepare(request)
+        await response.write(b": desktops\n\n")
+        while True:
+            try:
+                batch = await asyncio.wait_for(sub.next(), SSE_KEEPALIVE_S)
+            except asyncio.TimeoutError:
+                await response.write(b": keep-alive\n\n")  # also how a caller that left is noticed
+                continue
+            if not batch:
+                break  # closed: the control plane is stopping
+            await response.write(
+                b"".join(
+                    f"event: {e.name}\ndata: {json.dumps(e.data, separators=(',', ':'))}\n\n".encode() for e in batch
+                )
+            )
+        await response.write_eof()
+        return response
+    finally:
+        hub.unsubscribe(sub)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(request.app[OPENAPI])
+
+
 # the agents' heartbeat -------------------------------------------------------------------
 
 
@@ -191,11 +254,68 @@ async def heartbeat(request: web.Request) -> web.Response:
     accepted = desktop.liveness.record(beat)
     if not accepted:
         log.info("stale heartbeat ignored", extra={"desktop": desktop.id, "seq": beat["seq"]})
+    else:
+        request.app[EVENTS].metrics(desktop.id, beat.get("metrics"))
     interval = request.app[CONFIG].heartbeat_interval_s
     return json_response({"intervalS": int(interval) if interval == int(interval) else interval})
 
 
 # the application ---------------------------------------------------------------------------
+
+
+DESKTOP_ID = {"id": string(64, description="the desktop's id, dsk_…")}
+FORWARD_ERRORS = (400, 403, 404, 429, 502, 503)
+
+
+def _forward_route(fwd: Forward) -> Route:
+    path = "/v1/desktops/{id}/" + fwd.path
+    media = schemas.forwarded_media(fwd.path)
+    return Route(
+        fwd.method,
+        path,
+        forward(fwd.agent_path, fwd.capability),
+        f"{fwd.summary} (forwarded to the agent's {fwd.method} /v1/{fwd.agent_path}; needs {fwd.capability})",
+        body=schemas.agent_body("request body") if fwd.method in ("POST", "PUT") else None,
+        response=schemas.agent_body("answer") if fwd.method != "HEAD" else None,
+        response_media=media,
+        errors=FORWARD_ERRORS,
+        path_params={**DESKTOP_ID, **schemas.path_params(fwd.path)},
+    )
+
+
+def build_routes() -> list[Route]:
+    """Every route of the control plane, in registration order."""
+    desktop_path = {"path_params": DESKTOP_ID}
+    routes = [
+        Route("GET", "/v1/health", health, "Liveness (no auth)", response=schemas.HEALTH, errors=(), auth=False),
+        Route("GET", "/v1/openapi.json", openapi, "This OpenAPI 3 document of every route (no auth)",
+              response={"type": "object"}, errors=(), auth=False),
+        Route("GET", "/v1/me", me, "The calling key: id, name, capabilities, rate limit", response=schemas.ME, errors=(429,)),
+        Route("GET", "/v1/desktops", list_desktops, "Every desktop (needs desktop:read)", response=schemas.DESKTOPS,
+              errors=(403, 429)),
+        Route("GET", "/v1/desktops/stream", desktops_stream,
+              "Server-sent events of every desktop's status and metrics (needs desktop:read)",
+              response_media={"text/event-stream": {"type": "string", "description": schemas.DESKTOPS_STREAM}},
+              errors=(403, 429)),
+        Route("GET", "/v1/desktops/{id}", get_desktop, "One desktop (needs desktop:read)", response=schemas.DESKTOP,
+              errors=(403, 404, 429), **desktop_path),
+    ]
+    for action in LIFECYCLE:
+        routes.append(
+            Route("POST", f"/v1/desktops/{{id}}/{action}", lifecycle(action),
+                  f"{action.capitalize()} the desktop (needs desktop:lifecycle); 202 while it boots",
+                  response=schemas.DESKTOP, errors=(403, 404, 429), **desktop_path,
+                  extra_responses={} if action == "stop" else {"202": {"description": "queued: poll until agentReady",
+                                   "content": {"application/json": {"schema": schemas.DESKTOP}}}})
+        )
+    routes += [_forward_route(fwd) for fwd in FORWARDS]
+    routes.append(
+        Route("POST", "/agent/v1/desktops/{id}/heartbeat", heartbeat,
+              "An agent's heartbeat (its own heartbeat token, not an API key)", body=BEAT,
+              response=schemas.HEARTBEAT_REPLY, errors=(400, 401, 404), auth=False, **desktop_path)
+    )
+    routes += dashboard.ROUTES
+    return routes  # fmt: skip
 
 
 def create_app(config: ControlPlaneConfig) -> web.Application:
@@ -206,30 +326,65 @@ def create_app(config: ControlPlaneConfig) -> web.Application:
     app[CONFIG] = config
     app[KEYS] = KeyStore(config.keys)
     app[LIMITER] = RateLimiter()
+    app[SESSIONS] = SessionStore()
     client = AgentClient()
     app[CLIENT] = client
-    app[DESKTOPS] = DesktopManager(config, client.ready)
+    desktops = DesktopManager(config, client.ready, on_change=lambda desktop_id: app[EVENTS].changed(desktop_id))
+    app[DESKTOPS] = desktops
+    app[EVENTS] = DesktopEvents(
+        desktops.desktops, lambda desktop_id: (desktops.desktops[desktop_id].status, desktops.desktops[desktop_id].agent_ready)
+    )
+    routes = build_routes()
+    app[ROUTES] = routes
+    app[OPENAPI] = openapi_document(routes)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         await client.open()
+        app[EVENTS].start()
         try:
             yield
         finally:
             await app[DESKTOPS].close()  # every child process of every desktop
+            await app[EVENTS].close()
             await client.close()
 
+    async def end_streams(app: web.Application) -> None:
+        # Before aiohttp waits for the handlers: an open stream must not hold the shutdown.
+        await app[EVENTS].close()
+        for desktop in app[DESKTOPS].listed():
+            desktop.end_streams()
+
     app.cleanup_ctx.append(lifespan)
-    r = app.router
-    r.add_get("/v1/health", health)
-    r.add_get("/v1/me", me)
-    r.add_get("/v1/desktops", list_desktops)
-    r.add_get("/v1/desktops/{id}", get_desktop)
-    for action in LIFECYCLE:
-        r.add_post(f"/v1/desktops/{{id}}/{action}", lifecycle(action))
-    for fwd in FORWARDS:
-        r.add_route(fwd.method, "/v1/desktops/{id}/" + fwd.path, forward(fwd.agent_path, fwd.capability))
-    r.add_post("/agent/v1/desktops/{id}/heartbeat", heartbeat)
+    app.on_shutdown.append(end_streams)
+    for route in routes:
+        app.router.add_route(route.method, route.path, route.handler)
     return app
+
+
+def openapi_document(routes: list[Route]) -> dict[str, Any]:
+    document = build_document(
+        routes,
+        title="bureau local control plane",
+        version=__version__,
+        description=(
+            "The public API of a local bureau control plane (docs/control-plane.md). Every /v1 route but /v1/health "
+            "and /v1/openapi.json needs `Authorization: Bearer sk_live_…`, or the dashboard's session cookie. "
+            "Forwarded routes (/v1/desktops/{id}/…) carry the agent's request and answer unchanged; their exact "
+            f"bodies are described in {schemas.AGENT_DOCUMENT}."
+        ),
+    )
+    document["components"]["securitySchemes"]["dashboardSession"] = {"type": "apiKey", "in": "cookie", "name": COOKIE}
+    document["security"] = [{"bearer": []}, {"dashboardSession": []}]
+    for status, text in ((403, "The key lacks the route's capability (forbidden: required, held), or a refused "
+                              "dashboard-session request"), (404, "No such desktop or route (not_found)"),
+                         (429, "The key's rate limit (rate_limited) or the agent's bound (busy); see Retry-After"),
+                         (502, "The agent refused the control plane's credentials (bad_gateway)"),
+                         (503, "The desktop is not running or its agent is not ready; see Retry-After")):
+        for item in document["paths"].values():
+            for op in item.values():
+                if isinstance(op, dict) and str(status) in op.get("responses", {}):
+                    op["responses"][str(status)]["description"] = text
+    return document  # fmt: skip
 
 
 def heartbeat_base(host: str, port: int) -> str:

@@ -5,6 +5,10 @@ the agent dies). start() only queues the boot and returns; the boot task starts 
 waits for the agent's HTTP port to answer and then marks the desktop running. Each boot gets a
 fresh agent token (a 0600 file in the desktop's state directory) and a fresh loopback port, so
 a previous boot's agent can neither beat nor be reached by mistake.
+
+Every change of status or of the liveness calls on_change(desktop id) (the event hub, for
+GET /v1/desktops/stream). The forwards whose answers are streams register in `streams` while
+they run, and stopping the desktop (stop, restart, the agent dying) ends them first.
 """
 
 from __future__ import annotations
@@ -46,18 +50,34 @@ class BootFailed(Exception):
     pass
 
 
+class OpenStream:
+    """A forwarded answer being streamed; end() makes it finish now (its reader sees the end)."""
+
+    def __init__(self, end: Callable[[], None]) -> None:
+        self._end = end
+        self.ended = False
+
+    def end(self) -> None:
+        self.ended = True
+        self._end()
+
+
 class LocalDesktop:
-    def __init__(self, config: DesktopConfig, plane: ControlPlaneConfig, probe: Probe) -> None:
+    def __init__(
+        self, config: DesktopConfig, plane: ControlPlaneConfig, probe: Probe, on_change: Callable[[str], None] | None = None
+    ) -> None:
         self.config = config
         self.plane = plane
         self.probe = probe
-        self.status = "stopped"
+        self.on_change = on_change
+        self._status = "stopped"
+        self.streams: set[OpenStream] = set()
         self.error: str | None = None
         self.display: str | None = None
         self.port: int | None = None
         self.token: str | None = None
         self.heartbeat_url: str | None = None
-        self.liveness = Liveness(plane.heartbeat_interval_s)
+        self.liveness = Liveness(plane.heartbeat_interval_s, on_change=self._changed)
         self.state_dir = plane.state_dir / "desktops" / config.id
         self._procs: list[tuple[str, asyncio.subprocess.Process]] = []
         self._agent: asyncio.subprocess.Process | None = None
@@ -68,6 +88,25 @@ class LocalDesktop:
     @property
     def id(self) -> str:
         return self.config.id
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        self._status = value
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self.id)
+
+    def end_streams(self) -> None:
+        """End every forwarded stream of this desktop (it is stopping: its agent goes away)."""
+        for stream in list(self.streams):
+            stream.end()
+        self.streams.clear()
 
     @property
     def agent_ready(self) -> bool:
@@ -274,6 +313,7 @@ class LocalDesktop:
 
     async def _teardown(self, keep_task: asyncio.Task[Any] | None = None) -> None:
         """End every child (agent first, so it can send its last beat) and the boot/watch tasks."""
+        self.end_streams()  # viewers see the end now, not after the agent's stop grace
         tasks = [t for t in self._tasks if t is not keep_task and not t.done()]
         for task in tasks:
             task.cancel()
@@ -301,9 +341,9 @@ def _inherited_env() -> dict[str, str]:
 
 
 class DesktopManager:
-    def __init__(self, plane: ControlPlaneConfig, probe: Probe) -> None:
+    def __init__(self, plane: ControlPlaneConfig, probe: Probe, on_change: Callable[[str], None] | None = None) -> None:
         self.desktops: dict[str, LocalDesktop] = {
-            d.id: LocalDesktop(d, plane, probe) for d in plane.desktops if not d.destroyed
+            d.id: LocalDesktop(d, plane, probe, on_change) for d in plane.desktops if not d.destroyed
         }
 
     def get(self, desktop_id: str) -> LocalDesktop | None:

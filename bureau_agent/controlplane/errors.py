@@ -48,3 +48,9 @@ class DesktopUnavailable(AgentError):
 
 class BadGateway(AgentError):
     status, code = 502, "bad_gateway"
+
+
+class SessionRefused(AgentError):
+    """403: a dashboard-session request from another origin, or a change without the dashboard's header."""
+
+    status, code = 403, "forbidden"

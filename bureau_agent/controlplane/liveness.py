@@ -25,9 +25,12 @@ class Beat:
 
 
 class Liveness:
-    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, interval_s: float, clock: Callable[[], float] = time.monotonic, on_change: Callable[[], None] | None = None
+    ) -> None:
         self.interval_s = interval_s
         self._clock = clock
+        self._on_change = on_change  # after each reset, recorded beat and bridge value
         self.last: Beat | None = None
         self.bridge_ready = False
 
@@ -39,6 +42,11 @@ class Liveness:
     def reset(self) -> None:
         """A new boot of the desktop: forget the previous agent."""
         self.last, self.bridge_ready = None, False
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
 
     def record(self, body: dict[str, Any]) -> bool:
         """Record a validated beat; False when it is older than the one already held."""
@@ -46,10 +54,12 @@ class Liveness:
         if self.last is not None and self.last.boot_id == boot_id and seq <= self.last.seq:
             return False
         self.last = Beat(boot_id, seq, body["state"], body["agentReady"], self._clock())
+        self._notify()
         return True
 
     def set_bridge(self, ready: bool) -> None:
         self.bridge_ready = ready
+        self._notify()
 
     @property
     def from_beats(self) -> bool:

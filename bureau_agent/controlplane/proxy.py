@@ -4,6 +4,10 @@ The request body goes to the agent unchanged (with the agent's token instead of 
 key), and the agent's answer comes back unchanged: status, body bytes (images included, not
 re-encoded or decompressed) and headers, less the hop-by-hop ones. Both bodies are streamed, so
 an upload or download of any size, or an endless stream, is never held whole here.
+
+A streamed answer is registered on its desktop while it runs (LocalDesktop.streams): stopping
+the desktop ends it (the agent side is closed, the caller's answer ends cleanly; a caller that
+does not even read is cut off after END_GRACE_S), so no viewer is left on a dead desktop.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from bureau_agent.controlplane.desktops import AGENT_HOST, LocalDesktop
+from bureau_agent.controlplane.desktops import AGENT_HOST, LocalDesktop, OpenStream
 from bureau_agent.controlplane.errors import BadGateway, DesktopUnavailable
 from bureau_agent.httpkit.middleware import STARTED_STREAM
 
@@ -38,6 +42,7 @@ PROBE_TIMEOUT_S = 2.0
 WHOLE_ANSWER_BYTES = 256 * 1024  # answers up to this size are read whole and sent in one write
 STREAM_CHUNK_BYTES = 256 * 1024
 CONNECT_TIMEOUT_S = 5.0
+END_GRACE_S = 1.0  # a stream ended by a stop: how long its caller has to take the end
 
 
 class AgentClient:
@@ -104,7 +109,7 @@ class AgentClient:
                 if length is not None and length <= WHOLE_ANSWER_BYTES and request.method != "HEAD":
                     # small answers (every JSON reply) in one write: the common case stays cheap
                     return web.Response(status=resp.status, body=await resp.read(), headers=answer_headers)
-                return await _stream(request, resp, answer_headers, length)
+                return await _stream(desktop, request, resp, answer_headers, length)
         except (aiohttp.ClientError, OSError) as exc:
             if request.get(STARTED_STREAM):
                 raise  # the answer has begun: all that can be done is to end it
@@ -123,19 +128,42 @@ async def _chunks(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
 
 
 async def _stream(
-    request: web.Request, resp: aiohttp.ClientResponse, headers: CIMultiDict[str], length: int | None
+    desktop: LocalDesktop, request: web.Request, resp: aiohttp.ClientResponse, headers: CIMultiDict[str], length: int | None
 ) -> web.StreamResponse:
     out = web.StreamResponse(status=resp.status, headers=headers)
     if length is not None:
         out.content_length = length
     request[STARTED_STREAM] = True
-    await out.prepare(request)
-    # iter_any: what has arrived goes on at once, so a stream's frame or event is never held
-    # back waiting for a chunk to fill.
-    async for chunk in resp.content.iter_any():
-        await out.write(chunk)
-    await out.write_eof()
-    return out
+    loop = asyncio.get_running_loop()
+    finished = False
+
+    def cut_off() -> None:
+        if not finished and request.transport is not None:
+            request.transport.close()
+
+    def end() -> None:
+        resp.close()  # the read below ends; a caller that does not read is cut off after a grace
+        loop.call_later(END_GRACE_S, cut_off)
+
+    stream = OpenStream(end)
+    desktop.streams.add(stream)
+    try:
+        await out.prepare(request)
+        # iter_any: what has arrived goes on at once, so a stream's frame or event is never held
+        # back waiting for a chunk to fill.
+        try:
+            async for chunk in resp.content.iter_any():
+                await out.write(chunk)
+        except (aiohttp.ClientError, OSError):
+            if not stream.ended:
+                raise
+        if stream.ended and length is not None:
+            raise ConnectionResetError("the desktop stopped")  # a sized body cut short cannot end cleanly
+        await out.write_eof()
+        return out
+    finally:
+        finished = True
+        desktop.streams.discard(stream)
 
 
 def check_callable(desktop: LocalDesktop) -> None:
