@@ -29,6 +29,7 @@ from bench.encode import encoding_rows
 from bench.files import files_rows
 from bench.measure import Budget, Row, Side, Stat, Unavailable, time_async, time_sync
 from bench.scene import HEIGHT, WIDTH, Scene
+from bench.streams import stream_rows
 
 CLICK_AT = (640, 360)  # inside scene.PHOTO_BOX: nothing there reacts to input
 DRAG_FROM, DRAG_TO = (200, 200), (900, 500)
@@ -183,6 +184,7 @@ class Suite:
                 await self.screenshot_rows()
                 await self.encoding_rows()
                 await self.command_rows()
+                self.rows += await stream_rows(p.medium)  # a control plane and desktop of their own
                 await self.load_rows()
                 self.rows += await files_rows(agent, self.workdir, p.files_mib, p.files_reps)
                 self.rows += await asyncio.to_thread(client_rows, p.fast, p.medium)  # its own control plane
