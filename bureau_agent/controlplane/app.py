@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -29,7 +27,7 @@ from bureau_agent.controlplane.appkeys import CLIENT, CONFIG, DESKTOPS, EVENTS, 
 from bureau_agent.controlplane.config import ControlPlaneConfig
 from bureau_agent.controlplane.desktops import DesktopManager, LocalDesktop
 from bureau_agent.controlplane.errors import Forbidden, RateLimited, SessionRefused
-from bureau_agent.controlplane.events import DesktopEvents
+from bureau_agent.controlplane.events import DesktopEvents, send_events
 from bureau_agent.controlplane.keys import ApiKey, KeyStore
 from bureau_agent.controlplane.proxy import AgentClient
 from bureau_agent.controlplane.ratelimit import RateLimiter
@@ -38,8 +36,7 @@ from bureau_agent.controlplane.sessions import COOKIE, SessionStore, cookie_requ
 from bureau_agent.errors import Busy, InvalidRequest, NotFound, Unauthorized
 from bureau_agent.httpkit.auth import bearer_token, token_matches
 from bureau_agent.httpkit.http import json_response, read_json
-from bureau_agent.httpkit.middleware import STARTED_STREAM, error_middleware, payload_too_large
-from bureau_agent.httpkit.openapi import build_document
+from bureau_agent.httpkit.middleware import error_middleware, payload_too_large
 from bureau_agent.httpkit.routes import Route
 from bureau_agent.httpkit.schema import Schema, enum, integer, obj, string
 from bureau_agent.httpkit.serving import start_listening, wait_for_stop_signal
@@ -50,7 +47,6 @@ REQUEST_KEY = "api_key"
 RATE_HEADERS = "rate_limit_headers"
 
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/openapi.json"})
-SSE_KEEPALIVE_S = 15.0
 LIFECYCLE = ("start", "stop", "restart")
 MAX_BEAT_BYTES = 64 * 1024
 
@@ -206,27 +202,7 @@ async def desktops_stream(request: web.Request) -> web.StreamResponse:
     if sub is None:
         raise Busy("Too many dashboard streams are open; retry later.", retry_after_s=5)
     try:
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        )
-        request[STARTED_STREAM] = True
-        await response.prepare(request)
-        await response.write(b": desktops\n\n")
-        while True:
-            try:
-                batch = await asyncio.wait_for(sub.next(), SSE_KEEPALIVE_S)
-            except asyncio.TimeoutError:
-                await response.write(b": keep-alive\n\n")  # also how a caller that left is noticed
-                continue
-            if not batch:
-                break  # closed: the control plane is stopping
-            await response.write(
-                b"".join(
-                    f"event: {e.name}\ndata: {json.dumps(e.data, separators=(',', ':'))}\n\n".encode() for e in batch
-                )
-            )
-        await response.write_eof()
-        return response
+        return await send_events(request, sub)
     finally:
         hub.unsubscribe(sub)
 
@@ -336,7 +312,7 @@ def create_app(config: ControlPlaneConfig) -> web.Application:
     )
     routes = build_routes()
     app[ROUTES] = routes
-    app[OPENAPI] = openapi_document(routes)
+    app[OPENAPI] = schemas.openapi_document(routes, __version__)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         await client.open()
@@ -359,32 +335,6 @@ def create_app(config: ControlPlaneConfig) -> web.Application:
     for route in routes:
         app.router.add_route(route.method, route.path, route.handler)
     return app
-
-
-def openapi_document(routes: list[Route]) -> dict[str, Any]:
-    document = build_document(
-        routes,
-        title="bureau local control plane",
-        version=__version__,
-        description=(
-            "The public API of a local bureau control plane (docs/control-plane.md). Every /v1 route but /v1/health "
-            "and /v1/openapi.json needs `Authorization: Bearer sk_live_…`, or the dashboard's session cookie. "
-            "Forwarded routes (/v1/desktops/{id}/…) carry the agent's request and answer unchanged; their exact "
-            f"bodies are described in {schemas.AGENT_DOCUMENT}."
-        ),
-    )
-    document["components"]["securitySchemes"]["dashboardSession"] = {"type": "apiKey", "in": "cookie", "name": COOKIE}
-    document["security"] = [{"bearer": []}, {"dashboardSession": []}]
-    for status, text in ((403, "The key lacks the route's capability (forbidden: required, held), or a refused "
-                              "dashboard-session request"), (404, "No such desktop or route (not_found)"),
-                         (429, "The key's rate limit (rate_limited) or the agent's bound (busy); see Retry-After"),
-                         (502, "The agent refused the control plane's credentials (bad_gateway)"),
-                         (503, "The desktop is not running or its agent is not ready; see Retry-After")):
-        for item in document["paths"].values():
-            for op in item.values():
-                if isinstance(op, dict) and str(status) in op.get("responses", {}):
-                    op["responses"][str(status)]["description"] = text
-    return document  # fmt: skip
 
 
 def heartbeat_base(host: str, port: int) -> str:

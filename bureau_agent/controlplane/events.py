@@ -16,15 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from aiohttp import web
+
+from bureau_agent.httpkit.middleware import STARTED_STREAM
 
 log = logging.getLogger("bureau_agent.controlplane.events")
 
 QUEUE_EVENTS = 64  # per subscriber
 CHECK_INTERVAL_S = 1.0
 MAX_SUBSCRIBERS = 256
+KEEPALIVE_S = 15.0  # a comment line after this long without an event
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,3 +166,28 @@ class DesktopEvents:
                     self.changed(desktop_id)
                 except Exception:  # a check must never end the loop
                     log.exception("desktop status check failed", extra={"desktop": desktop_id})
+
+
+async def send_events(request: web.Request, sub: Subscriber) -> web.StreamResponse:
+    """Send sub's events as server-sent events until it is closed or the caller goes away."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    request[STARTED_STREAM] = True
+    await response.prepare(request)
+    await response.write(b": desktops\n\n")
+    while True:
+        try:
+            batch = await asyncio.wait_for(sub.next(), KEEPALIVE_S)
+        except asyncio.TimeoutError:
+            await response.write(b": keep-alive\n\n")  # also how a caller that left is noticed
+            continue
+        if not batch:
+            break  # closed: the control plane is stopping
+        await response.write(
+            b"".join(
+                f"event: {e.name}\ndata: {json.dumps(e.data, separators=(',', ':'))}\n\n".encode() for e in batch
+            )
+        )
+    await response.write_eof()
+    return response

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bureau_agent.httpkit.openapi import build_document
+from bureau_agent.httpkit.routes import Route
 from bureau_agent.httpkit.schema import Schema
 
 NUMBER: Schema = {"type": "number"}
@@ -98,3 +100,30 @@ def forwarded_media(path: str) -> dict[str, Schema] | None:
 def path_params(path: str) -> dict[str, Any]:
     """A string schema for each {placeholder} of a path."""
     return {name: {"type": "string"} for name in re.findall(r"{(\w+)}", path)}
+
+
+def openapi_document(routes: list[Route], version: str) -> dict[str, Any]:
+    """The control plane's document: httpkit's, plus the cookie scheme and its own error texts."""
+    document = build_document(
+        routes,
+        title="bureau local control plane",
+        version=version,
+        description=(
+            "The public API of a local bureau control plane (docs/control-plane.md). Every /v1 route but /v1/health "
+            "and /v1/openapi.json needs `Authorization: Bearer sk_live_…`, or the dashboard's session cookie. "
+            "Forwarded routes (/v1/desktops/{id}/…) carry the agent's request and answer unchanged; their exact "
+            f"bodies are described in {AGENT_DOCUMENT}."
+        ),
+    )
+    document["components"]["securitySchemes"]["dashboardSession"] = {"type": "apiKey", "in": "cookie", "name": "bureau_session"}
+    document["security"] = [{"bearer": []}, {"dashboardSession": []}]
+    for status, text in ((403, "The key lacks the route's capability (forbidden: required, held), or a refused "
+                              "dashboard-session request"), (404, "No such desktop or route (not_found)"),
+                         (429, "The key's rate limit (rate_limited) or the agent's bound (busy); see Retry-After"),
+                         (502, "The agent refused the control plane's credentials (bad_gateway)"),
+                         (503, "The desktop is not running or its agent is not ready; see Retry-After")):
+        for item in document["paths"].values():
+            for op in item.values():
+                if isinstance(op, dict) and str(status) in op.get("responses", {}):
+                    op["responses"][str(status)]["description"] = text
+    return document  # fmt: skip
