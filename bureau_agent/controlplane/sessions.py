@@ -16,6 +16,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -77,8 +78,14 @@ class SessionStore:
             self._sessions.pop(_digest(session_id), None)
 
 
-def own_origin(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
+def same_host(origin: str, request: web.Request) -> bool:
+    """Whether an Origin names the host (and port) this request was sent to. The scheme is not
+    compared: behind a TLS proxy the browser's https:// Origin reaches us over plain HTTP."""
+    try:
+        parsed = urlsplit(origin)
+    except ValueError:
+        return False
+    return parsed.scheme in ("http", "https") and parsed.netloc.lower() == request.host.lower()
 
 
 def cookie_request_refusal(request: web.Request) -> str | None:
@@ -92,7 +99,7 @@ def cookie_request_refusal(request: web.Request) -> str | None:
       grant.
     """
     origin = request.headers.get("Origin")
-    if origin is not None and origin != own_origin(request):
+    if origin is not None and not same_host(origin, request):
         return f"Origin {origin} is not this control plane's."
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
