@@ -54,7 +54,7 @@ def row_js(desktop: str, what: str) -> str:
 # A hash of the pixels the <img> shows now (same origin: the canvas is not tainted).
 SCREEN_HASH = """(() => {
   const img = document.getElementById('screen');
-  if (img.hidden || !img.complete || !img.naturalWidth) return null;
+  if (img.hidden || !img.naturalWidth) return null;  // a multipart stream never 'completes'
   const c = document.createElement('canvas');
   c.width = img.naturalWidth; c.height = img.naturalHeight;
   const g = c.getContext('2d');
@@ -64,6 +64,20 @@ SCREEN_HASH = """(() => {
   for (let i = 0; i < d.length; i += 7) { h ^= d[i]; h = Math.imul(h, 16777619); }
   return String(h >>> 0) + ':' + c.width + 'x' + c.height;
 })()"""
+
+
+# Resolves once the screen's hash stayed the same for a second (at most 10 s).
+SETTLED = f"""new Promise((done) => {{
+  const hash = () => {SCREEN_HASH};
+  let last = hash(), since = Date.now(); const end = Date.now() + 10000;
+  const tick = () => {{
+    const h = hash();
+    if (h !== last) {{ last = h; since = Date.now(); }}
+    if (Date.now() - since >= 1000 || Date.now() > end) return done(true);
+    setTimeout(tick, 100);
+  }};
+  tick();
+}})"""
 
 
 async def test_sign_in_watch_the_screen_change_and_stop_and_start(plane: Plane, browser: Browser) -> None:
@@ -88,6 +102,8 @@ async def test_sign_in_watch_the_screen_change_and_stop_and_start(plane: Plane, 
     typed = plane.call("POST", f"/v1/desktops/{MAIN}/type", body={"text": "hello from the dashboard test"})
     assert typed.status == 200, typed.body
     await page.wait_for(f"(() => {{ const h = {SCREEN_HASH}; return h && h !== {before!r}; }})()", "the screen to change", 20)
+    # For the artifact: the page once the typing has been drawn (the same picture for a second).
+    await page.evaluate(SETTLED)
     await page.screenshot(ARTIFACTS / "dashboard.png")
 
     await page.click(f'li.desktop[data-id="{MAIN}"] [data-action="stop"]')
