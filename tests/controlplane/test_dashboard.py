@@ -2,6 +2,7 @@
 
 The browser is Debian's chromium, driven over the DevTools protocol (tests/support/chromium.py).
 A page screenshot is saved as a test artifact ($BUREAU_TEST_ARTIFACTS, default test-artifacts/).
+Without chromium these tests fail (they are not skipped): scripts/install-deps --test installs it.
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ from aiohttp import web
 
 from tests.controlplane.conftest import MAIN
 from tests.controlplane.support import REPO, Plane
-from tests.support.chromium import Browser, Page, chromium, chromium_path
+from tests.support.chromium import Browser, Page, chromium
 
 ARTIFACTS = Path(os.environ.get("BUREAU_TEST_ARTIFACTS", REPO / "test-artifacts"))
 DASH = {"X-Bureau-Dashboard": "1"}
-
-pytestmark = pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed (scripts/install-deps --test)")
-
 
 @pytest.fixture(scope="module")
 def plane(make_plane: Callable[..., Plane]) -> Plane:
