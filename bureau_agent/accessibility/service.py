@@ -103,11 +103,16 @@ class Accessibility:
         self.display = display
         self.timeout_s = timeout_s
         self.finder = BusFinder(self._root_property, session_env)
+        self._peers: dict[str, MessageBus | None] = {}  # bus name -> its own socket (None: has none)
 
     async def _root_property(self) -> str | None:
         return await self.display.call(read_root_property)
 
     async def close(self) -> None:
+        for peer in self._peers.values():
+            if peer is not None:
+                peer.disconnect()
+        self._peers.clear()
         await self.finder.close()
 
     async def check(self) -> tuple[bool, str]:
@@ -137,7 +142,7 @@ class Accessibility:
         if info is None:
             root = Raw(ref=("", "/desktop"), depth=0, role="desktop frame", name="main", states=["showing", "visible"])
             root.extents = (0, 0, int(self.display.state.width or 0), int(self.display.state.height or 0))
-            await _bounded(apps, walk_deadline, lambda app: self._read_app(app, query.max_depth, budget))
+            await _bounded(apps, walk_deadline, lambda app: self._read_app(app, query.max_depth, budget, query.interactive))
             root.children = [app.root for app in apps if app.error is None and app.root is not None]
             for app in apps:
                 if app.root is not None:
@@ -153,7 +158,7 @@ class Accessibility:
         for node in kept:
             by_app.setdefault(node.ref[0], []).append(node)
         live = [app for app in apps if app.error is None and app.bus_name in by_app]
-        await _bounded(live, deadline, lambda app: app.reader.details(by_app[app.bus_name]))
+        await _bounded(live, deadline, lambda app: app.reader.details(by_app[app.bus_name], extents=query.interactive))
         failed = {app.bus_name for app in live if app.error is not None}
         if failed:  # an application that stopped answering mid-way: its nodes are left out
             _prune(root, failed)
@@ -175,7 +180,40 @@ class Accessibility:
             raise AccessibilityUnavailable("The accessibility registry (at-spi2-registryd) is not running on the accessibility bus. Fix: restart the session's accessibility bus.")
         names = [str(ref[0]) for ref in body[0] if ref and ref[0]]
         pids = await asyncio.gather(*(self._pid(bus, name) for name in names))
+        for gone in set(self._peers) - set(names):  # applications that left: their sockets too
+            peer = self._peers.pop(gone)
+            if peer is not None:
+                peer.disconnect()
         return [App(name, pid, AppReader(bus, name)) for name, pid in zip(names, pids)]
+
+    async def _use_peer(self, app: App) -> None:
+        """Talk to the application over its own socket when it offers one.
+
+        atk-bridge (GTK, Chromium, Firefox, …) answers Application.GetApplicationBusAddress
+        with a socket of its own; questions sent there skip the bus daemon, which otherwise
+        relays every call and reply and was half the time of a large tree. An application
+        without one (Qt) is asked through the bus. Kept per application while it lives."""
+        if app.bus_name in self._peers:
+            peer = self._peers[app.bus_name]
+            if peer is None or peer.connected:
+                if peer is not None:
+                    app.reader.bus = peer
+                return
+            del self._peers[app.bus_name]
+        body = await app.reader.call((app.bus_name, ROOT_PATH), "org.a11y.atspi.Application", "GetApplicationBusAddress")
+        address = str(body[0]) if body and body[0] else ""
+        peer = None
+        if address:
+            candidate = MessageBus(bus_address=address)
+            try:
+                await candidate.connect()
+                peer = candidate
+            except Exception as exc:  # refused, or not a D-Bus peer we can speak to: use the bus
+                candidate.disconnect()
+                log.debug("accessibility: no direct connection", extra={"bus": app.bus_name, "error": repr(exc)})
+        self._peers[app.bus_name] = peer
+        if peer is not None:
+            app.reader.bus = peer
 
     @staticmethod
     async def _pid(bus: MessageBus, name: str) -> int | None:
@@ -198,11 +236,12 @@ class Accessibility:
             raise NotFound(f"There is no window {wid} on the display (ids come from GET /v1/windows).", details={"window": wid})
         return wid, info
 
-    async def _read_app(self, app: App, max_depth: int, budget: int) -> None:
+    async def _read_app(self, app: App, max_depth: int, budget: int, interactive: bool) -> None:
+        await self._use_peer(app)
         await app.reader.load_cache()
         app.root = await app.reader.root()
         app.root.depth = 1
-        await app.reader.walk([app.root], max_depth, budget)
+        await app.reader.walk([app.root], max_depth, budget, extents=not interactive)
 
     async def _window_tree(self, apps: list[App], info: WindowInfo, query: Query, budget: int, deadline: float) -> tuple[Raw, str | None]:
         """The frame of the window's application that covers the window, read to the limits."""
@@ -210,10 +249,10 @@ class Accessibility:
         frames: dict[str, list[Raw]] = {}
 
         async def frames_of(app: App) -> None:
+            await self._use_peer(app)
             app.root = await app.reader.root()
             children = [Raw(ref=ref, depth=0) for ref in app.root.child_refs]
-            children = await app.reader._fill_level(children, with_children=True)
-            await app.reader.details(children)
+            children = await app.reader.fill_level(children, extents=True)
             frames[app.bus_name] = children
 
         await _bounded(candidates, deadline, frames_of)
@@ -242,7 +281,7 @@ class Accessibility:
                 other.error = None
         remaining = deadline - time.monotonic()
         try:
-            await asyncio.wait_for(app.reader.walk([frame], query.max_depth, budget), max(remaining, 0.01))
+            await asyncio.wait_for(app.reader.walk([frame], query.max_depth, budget, extents=not query.interactive), max(remaining, 0.01))
         except asyncio.TimeoutError:
             app.error = f"no answer within {self.timeout_s * 1000:.0f} ms"
             frame.children = []

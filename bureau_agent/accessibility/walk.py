@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Coroutine, Iterable, Sequence
+import functools
+from collections.abc import Sequence
 from typing import Any
 
 from dbus_fast import Message, MessageType
@@ -38,8 +39,17 @@ SCREEN_COORDS = 0  # ATSPI_COORD_TYPE_SCREEN
 
 MAX_VALUE_CHARS = 200  # a value longer than this is cut and marked with "…"
 MAX_NAME_CHARS = 500
-MAX_CALLS_IN_FLIGHT = 2048  # per application: bounds our memory and the bus's pending replies
+MAX_CALLS_IN_FLIGHT = 256  # per application: see AppReader.batch
 SECRET_ROLES = frozenset({"password text"})  # their text is never read
+OFFSCREEN = -(2**31)
+# Roles that can be acted on though not focusable (menu items, links in some toolkits, …), and
+# roles with a numeric value (the Value interface).
+ACTION_ROLES = frozenset({
+    "button", "toggle button", "check box", "radio button", "menu item", "check menu item",
+    "radio menu item", "menu", "link", "combo box", "page tab", "push button menu", "list item",
+    "tree item", "table cell", "spin button", "slider", "entry", "text", "password text",
+})
+VALUE_ROLES = frozenset({"slider", "scroll bar", "progress bar", "spin button", "dial", "level bar"})
 
 
 @dataclasses.dataclass
@@ -63,7 +73,10 @@ class Raw:
 
     @property
     def actionable(self) -> bool:
-        return bool(self.actions) or ACTION in self.interfaces or "focusable" in self.states or "editable" in self.states
+        return (
+            bool(self.actions) or ACTION in self.interfaces or self.role in ACTION_ROLES
+            or "focusable" in self.states or "editable" in self.states
+        )
 
 
 def _short(text: Any, limit: int) -> str:
@@ -84,34 +97,73 @@ class AppReader:
         self.bus = bus
         self.name = name
         self.calls = 0
-        self._slots = asyncio.Semaphore(MAX_CALLS_IN_FLIGHT)
         self._cache: dict[Ref, Raw] | None = None
 
     # -- calls ---------------------------------------------------------------------------
 
-    async def _call(self, dest: str, path: str, interface: str, member: str, signature: str = "", body: Sequence[Any] = ()) -> Any:
-        """The reply's body, or None for an error reply (a node that went away, a missing interface)."""
-        async with self._slots:
-            self.calls += 1
-            reply = await self.bus.call(
-                Message(destination=dest, path=path, interface=interface, member=member, signature=signature, body=list(body))
-            )
-        if reply.message_type != MessageType.METHOD_RETURN:
-            return None
-        return reply.body
+    def message(self, ref: Ref, interface: str, member: str, signature: str = "", body: Sequence[Any] = ()) -> Message:
+        return Message(destination=ref[0], path=ref[1], interface=interface, member=member, signature=signature, body=list(body))
 
-    def call(self, ref: Ref, interface: str, member: str, signature: str = "", body: Sequence[Any] = ()) -> Coroutine[Any, Any, Any]:
-        return self._call(ref[0], ref[1], interface, member, signature, body)
+    async def batch(self, messages: list[Message]) -> list[Any]:
+        """Send every message, at most MAX_CALLS_IN_FLIGHT unanswered at a time, and answer
+        their replies' bodies in order (None for an error reply: a node gone, no such interface).
 
-    async def gather(self, calls: Iterable[Coroutine[Any, Any, Any]]) -> list[Any]:
-        return list(await asyncio.gather(*calls))
+        One future for the batch, not a task and a future per call: on a 1000-node page the
+        per-call asyncio machinery cost more than the bus itself. The window keeps the socket's
+        send buffer from filling: dbus-fast 5 takes a send that would block (EAGAIN) for a broken
+        connection."""
+        results: list[Any] = [None] * len(messages)
+        if not messages:
+            return results
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        state = {"next": 0, "left": len(messages)}
+        serials: dict[int, int] = {}
+
+        def send_next() -> None:
+            index = state["next"]
+            state["next"] = index + 1
+            msg = messages[index]
+            self.bus._call(msg, functools.partial(on_reply, index))  # noqa: SLF001 - see docstring
+            serials[index] = msg.serial
+
+        def on_reply(index: int, reply: Message | None, err: Exception | None) -> None:
+            serials.pop(index, None)
+            if err is not None or reply is None:
+                if not done.done():
+                    done.set_exception(err or EOFError("the accessibility bus connection closed"))
+                return
+            if reply.message_type == MessageType.METHOD_RETURN:
+                results[index] = reply.body
+            state["left"] -= 1
+            if state["left"] == 0:
+                if not done.done():
+                    done.set_result(None)
+            elif state["next"] < len(messages) and not done.done():
+                send_next()
+
+        for _ in range(min(MAX_CALLS_IN_FLIGHT, len(messages))):
+            send_next()
+        self.calls += len(messages)
+        try:
+            await done
+        finally:
+            # Given up (timeout) or failed: forget the replies still awaited, so that a hung
+            # application's late answers find nothing and its handlers do not pile up.
+            handlers = self.bus._method_return_handlers  # noqa: SLF001
+            for serial in serials.values():
+                handlers.pop(serial, None)
+        return results
+
+    async def call(self, ref: Ref, interface: str, member: str, signature: str = "", body: Sequence[Any] = ()) -> Any:
+        return (await self.batch([self.message(ref, interface, member, signature, body)]))[0]
 
     # -- the application -------------------------------------------------------------------
 
     async def root(self) -> Raw:
         """The application's root node with its children's references (its windows)."""
         node = Raw(ref=(self.name, ROOT_PATH), depth=0)
-        await self._fill_level([node], with_children=True)
+        await self.fill_level([node], extents=False)
         return node
 
     async def load_cache(self) -> None:
@@ -149,10 +201,12 @@ class AppReader:
 
     # -- walking ---------------------------------------------------------------------------
 
-    async def _fill_level(self, nodes: list[Raw], *, with_children: bool) -> list[Raw]:
-        """Ask every node of a level its role, states, name, interfaces and children at once.
+    async def fill_level(self, nodes: list[Raw], *, extents: bool) -> list[Raw]:
+        """Ask every node of a level its role, states, name and children (and extents) at once.
 
-        Nodes that went away (their GetRole fails) are dropped from the answer."""
+        Role and states say what else a node has (actions, a value, editable text), so
+        GetInterfaces is not asked. Nodes that went away (GetRole fails) or are defunct are
+        dropped from the answer."""
         cache = self._cache or {}
         asked = [n for n in nodes if n.ref not in cache]
         for node in nodes:
@@ -161,37 +215,39 @@ class AppReader:
                 node.role, node.name, node.description = cached.role, cached.name, cached.description
                 node.states, node.interfaces, node.child_count = cached.states, cached.interfaces, cached.child_count
                 node.child_refs = list(cached.child_refs)
-        calls = []
+        messages = []
         for node in asked:
-            # Properties.Get one at a time: Qt 5's bridge crashes the application on GetAll.
-            calls += [
-                self.call(node.ref, ACCESSIBLE, "GetRole"),
-                self.call(node.ref, ACCESSIBLE, "GetState"),
-                self.call(node.ref, PROPERTIES, "Get", "ss", [ACCESSIBLE, "Name"]),
-                self.call(node.ref, PROPERTIES, "Get", "ss", [ACCESSIBLE, "Description"]),
-                self.call(node.ref, ACCESSIBLE, "GetInterfaces"),
+            # Properties.Get, not GetAll: Qt 5's bridge crashes the application on GetAll.
+            messages += [
+                self.message(node.ref, ACCESSIBLE, "GetRole"),
+                self.message(node.ref, ACCESSIBLE, "GetState"),
+                self.message(node.ref, PROPERTIES, "Get", "ss", [ACCESSIBLE, "Name"]),
             ]
-        missing_children = [n for n in nodes if with_children and (n.ref not in cache or len(n.child_refs) < n.child_count)]
-        calls += [self.call(n.ref, ACCESSIBLE, "GetChildren") for n in missing_children]
-        results = await self.gather(calls)
+        missing_children = [n for n in nodes if n.ref not in cache or len(n.child_refs) < n.child_count]
+        messages += [self.message(n.ref, ACCESSIBLE, "GetChildren") for n in missing_children]
+        if extents:
+            messages += [self.message(n.ref, COMPONENT, "GetExtents", "u", [SCREEN_COORDS]) for n in nodes]
+        results = await self.batch(messages)
         gone: set[int] = set()
         for i, node in enumerate(asked):
-            role, state, name, description, interfaces = results[5 * i : 5 * i + 5]
+            role, state, name = results[3 * i : 3 * i + 3]
             if role is None:
                 gone.add(id(node))
                 continue
             node.role = role_name(int(role[0]))
             node.states = decode_states(state[0]) if state else []
             node.name = _short(_variant(name[0]), MAX_NAME_CHARS) if name else ""
-            node.description = _short(_variant(description[0]), MAX_NAME_CHARS) if description else ""
-            node.interfaces = frozenset(interfaces[0]) if interfaces else frozenset()
-        for node, children in zip(missing_children, results[5 * len(asked) :]):
+        offset = 3 * len(asked)
+        for node, children in zip(missing_children, results[offset : offset + len(missing_children)]):
             if children:
                 node.child_refs = [r for r in map(_ref, children[0]) if r is not None]
                 node.child_count = max(node.child_count, len(node.child_refs))
+        if extents:
+            for node, body in zip(nodes, results[offset + len(missing_children) :]):
+                node.extents = _extents(body)
         return [n for n in nodes if id(n) not in gone and "defunct" not in n.states]
 
-    async def walk(self, roots: list[Raw], max_depth: int, max_nodes: int) -> tuple[int, bool]:
+    async def walk(self, roots: list[Raw], max_depth: int, max_nodes: int, *, extents: bool = True) -> tuple[int, bool]:
         """Read the subtrees under roots (already filled), breadth first, within the limits.
 
         Returns (nodes read, truncated). A node cut by the limits keeps the number of its
@@ -201,12 +257,9 @@ class AppReader:
         while level:
             next_level: list[Raw] = []
             for node in level:
-                if not node.child_refs:
-                    node.omitted = 0 if node.depth < max_depth else node.child_count
+                if node.depth >= max_depth or not node.child_refs:
+                    node.omitted = len(node.child_refs) if node.depth >= max_depth else 0
                     truncated = truncated or node.omitted > 0
-                    continue
-                if node.depth >= max_depth:
-                    node.omitted, truncated = node.child_count, True
                     continue
                 room = max_nodes - count - len(next_level)
                 wanted = node.child_refs[: max(room, 0)]
@@ -216,45 +269,59 @@ class AppReader:
                 next_level.extend(node.children)
             if not next_level:
                 break
-            alive = {id(n) for n in await self._fill_level(next_level, with_children=True)}
+            alive = {id(n) for n in await self.fill_level(next_level, extents=extents)}
             for node in level:
                 node.children = [c for c in node.children if id(c) in alive]
             level = [n for n in next_level if id(n) in alive]
             count += len(level)
         return count, truncated
 
-    async def details(self, nodes: list[Raw]) -> None:
-        """Extents (screen coordinates), actions and short values of the nodes to be answered."""
-        calls, sinks = [], []
+    async def details(self, nodes: list[Raw], *, extents: bool) -> None:
+        """Extents (when the walk did not ask them), actions, descriptions and short values of
+        the nodes to be answered."""
+        messages, sinks = [], []
+
+        def ask(node: Raw, kind: str, msg: Message) -> None:
+            messages.append(msg)
+            sinks.append((node, kind))
+
         for node in nodes:
-            if COMPONENT in node.interfaces:
-                calls.append(self.call(node.ref, COMPONENT, "GetExtents", "u", [SCREEN_COORDS]))
-                sinks.append((node, "extents"))
-            if ACTION in node.interfaces:
-                calls.append(self.call(node.ref, ACTION, "GetActions"))
-                sinks.append((node, "actions"))
+            if extents and node.extents is None:
+                ask(node, "extents", self.message(node.ref, COMPONENT, "GetExtents", "u", [SCREEN_COORDS]))
+            if not node.actionable:
+                continue
+            ask(node, "actions", self.message(node.ref, ACTION, "GetActions"))
+            ask(node, "description", self.message(node.ref, PROPERTIES, "Get", "ss", [ACCESSIBLE, "Description"]))
             if node.role in SECRET_ROLES:
                 continue
-            if VALUE in node.interfaces:
-                calls.append(self.call(node.ref, PROPERTIES, "Get", "ss", [VALUE, "CurrentValue"]))
-                sinks.append((node, "value"))
-            elif EDITABLE_TEXT in node.interfaces and TEXT in node.interfaces:
-                calls.append(self.call(node.ref, TEXT, "GetText", "ii", [0, MAX_VALUE_CHARS + 1]))
-                sinks.append((node, "text"))
-        for (node, kind), body in zip(sinks, await self.gather(calls)):
+            if node.role in VALUE_ROLES or VALUE in node.interfaces:
+                ask(node, "value", self.message(node.ref, PROPERTIES, "Get", "ss", [VALUE, "CurrentValue"]))
+            elif "editable" in node.states:
+                ask(node, "text", self.message(node.ref, TEXT, "GetText", "ii", [0, MAX_VALUE_CHARS + 1]))
+        for (node, kind), body in zip(sinks, await self.batch(messages)):
             if not body:
                 continue
             if kind == "extents":
-                x, y, w, h = (int(v) for v in body[0])
-                node.extents = (x, y, w, h)
+                node.extents = _extents(body)
             elif kind == "actions":
                 node.actions = [str(a[0]) for a in body[0] if a and a[0]]
+            elif kind == "description":
+                node.description = _short(_variant(body[0]), MAX_NAME_CHARS)
             elif kind == "value":
                 number = _variant(body[0])
                 node.value = format(number, "g") if isinstance(number, float) else str(number)
             else:  # GetText asked for one character more than is kept: a longer text is marked cut
                 text = str(body[0])
                 node.value = text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "…"
+
+
+def _extents(body: Any) -> tuple[int, int, int, int] | None:
+    if not body:
+        return None
+    x, y, w, h = (int(v) for v in body[0])
+    if x == OFFSCREEN or y == OFFSCREEN:  # GTK's answer for a widget that is not on screen
+        return None
+    return (x, y, w, h)
 
 
 def _variant(value: Any) -> Any:

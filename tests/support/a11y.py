@@ -87,19 +87,22 @@ class A11ySession:
         # The launcher puts the bus socket under XDG_RUNTIME_DIR: one of its own per session,
         # so that sessions of parallel test runs never meet.
         self.runtime_dir = tempfile.mkdtemp(prefix="a11y-run-")
+        self._log = open(os.path.join(self.runtime_dir, "session.log"), "w")  # noqa: SIM115 - closed in stop()
 
     def start(self) -> A11ySession:
         env = self.xvfb.env()
         env["XDG_RUNTIME_DIR"] = self.runtime_dir
         if not self.set_root_property:
             env.pop("DISPLAY", None)  # the launcher writes the root property only with a display
-        script = f'echo "$DBUS_SESSION_BUS_ADDRESS"; exec {self.launcher} --launch-immediately'
+        # The session bus starts at-spi-bus-launcher by D-Bus activation (its .service file),
+        # as in a desktop session, on the first GetAddress (wait_bus); starting one ourselves
+        # as well raced with the activated one for the name.
         self.proc = subprocess.Popen(
-            ["dbus-run-session", "--", "sh", "-c", script],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+            ["dbus-run-session", "--", "sh", "-c", 'echo "$DBUS_SESSION_BUS_ADDRESS"; exec sleep infinity'],
+            env=env, stdout=subprocess.PIPE, stderr=self._log, text=True, start_new_session=True,
         )
         self.address = read_line(self.proc, 10, "dbus-run-session")
-        self.wait_bus(10)
+        self.wait_bus(30)
         return self
 
     def wait_bus(self, timeout: float) -> str:
@@ -114,7 +117,8 @@ class A11ySession:
                 if not self.set_root_property or self.root_property():
                     return result.stdout.strip()
             time.sleep(0.05)
-        raise RuntimeError("the accessibility bus did not come up")
+        with open(self._log.name) as f:
+            raise RuntimeError(f"the accessibility bus did not come up: {f.read()[-2000:]}")
 
     def root_property(self) -> str:
         result = subprocess.run(["xprop", "-root", "AT_SPI_BUS"], env=self.xvfb.env(), capture_output=True, text=True, timeout=5)
@@ -130,6 +134,7 @@ class A11ySession:
 
     def stop(self) -> None:
         _end(self.proc)
+        self._log.close()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
         if self.set_root_property:  # as a logout would: the property names a bus that is gone
             subprocess.run(["xprop", "-root", "-remove", "AT_SPI_BUS"], env=self.xvfb.env(), capture_output=True, timeout=5)
@@ -222,8 +227,10 @@ class ChromiumApp(App):
         super().__init__(session, argv, timeout=timeout)
 
     def start(self) -> ChromiumApp:
+        # Chromium loads its ATK bridge only when told accessibility is on (as a screen
+        # reader's org.a11y.Status would say); --force-renderer-accessibility fills the tree.
         self.proc = subprocess.Popen(
-            self.argv, env=self.session.env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            self.argv, env={**self.session.env(), "ACCESSIBILITY_ENABLED": "1"}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, text=True, start_new_session=True,
         )
         try:
