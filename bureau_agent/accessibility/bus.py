@@ -32,6 +32,30 @@ RootProperty = Callable[[], Awaitable[str | None]]
 SessionEnv = Callable[[], Mapping[str, str]]
 
 
+_WATCHERS: set[asyncio.Task[Any]] = set()
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # the peer hung up (EOFError): expected, and seen by the next call
+
+
+async def connect(address: str, timeout_s: float) -> MessageBus:
+    """A connected MessageBus whose end (the other side closing) is never reported as an
+    unretrieved future exception."""
+    bus = MessageBus(bus_address=address)
+    try:
+        await asyncio.wait_for(bus.connect(), timeout_s)
+    except BaseException:
+        bus.disconnect()
+        raise
+    task = asyncio.ensure_future(bus.wait_for_disconnect())
+    _WATCHERS.add(task)
+    task.add_done_callback(_WATCHERS.discard)
+    task.add_done_callback(_retrieve)
+    return bus
+
+
 def read_root_property(conn: Any) -> str | None:
     """AT_SPI_BUS of the root window (runs on the display owner's thread)."""
     from Xlib import X
@@ -49,9 +73,9 @@ def read_root_property(conn: Any) -> str | None:
 
 async def session_bus_lookup(address: str, timeout_s: float) -> str | None:
     """org.a11y.Bus.GetAddress on the session bus at address, or None when it does not answer."""
-    bus = MessageBus(bus_address=address)
+    bus: MessageBus | None = None
     try:
-        await asyncio.wait_for(bus.connect(), timeout_s)
+        bus = await connect(address, timeout_s)
         reply = await asyncio.wait_for(
             bus.call(Message(destination="org.a11y.Bus", path="/org/a11y/bus", interface="org.a11y.Bus", member="GetAddress")),
             timeout_s,
@@ -63,7 +87,8 @@ async def session_bus_lookup(address: str, timeout_s: float) -> str | None:
         log.debug("session bus lookup failed", extra={"error": repr(exc)})
         return None
     finally:
-        bus.disconnect()
+        if bus is not None:
+            bus.disconnect()
     if reply.message_type != MessageType.METHOD_RETURN or not reply.body or not reply.body[0]:
         return None
     return str(reply.body[0])
@@ -115,11 +140,9 @@ class BusFinder:
                 return self._bus
             if address is None:
                 raise AccessibilityUnavailable(f"No accessibility bus: {why}. Fix: {FIX}.")
-            bus = MessageBus(bus_address=address)
             try:
-                await asyncio.wait_for(bus.connect(), self.timeout_s)
+                bus = await connect(address, self.timeout_s)
             except Exception as exc:
-                bus.disconnect()
                 raise AccessibilityUnavailable(
                     f"The accessibility bus {address} (from the {self.source}) refused the connection: {exc}. Fix: {FIX}."
                 ) from None

@@ -46,7 +46,7 @@ RENAMED = {"push button": "button"}
 
 # The states worth a model's attention in the text form (the JSON form has them all).
 TEXT_STATES = (
-    "focused", "focusable", "checked", "indeterminate", "selected", "expanded", "collapsed", "pressed",
+    "focusable", "focused", "checked", "indeterminate", "selected", "expanded", "collapsed", "pressed",
     "editable", "read only", "required", "invalid entry", "enabled", "modal", "has popup",
 )
 _TEXT_ORDER = {name: index for index, name in enumerate(TEXT_STATES)}

@@ -19,7 +19,7 @@ from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
 from bureau_agent.accessibility import tree
-from bureau_agent.accessibility.bus import BusFinder, SessionEnv, read_root_property
+from bureau_agent.accessibility.bus import CONNECT_TIMEOUT_S, BusFinder, SessionEnv, connect, read_root_property
 from bureau_agent.accessibility.walk import ROOT_PATH, AppReader, Raw, Ref
 from bureau_agent.accessibility.xwindow import WindowInfo, active_window, window_info
 from bureau_agent.errors import AccessibilityUnavailable, NotFound
@@ -204,12 +204,9 @@ class Accessibility:
         address = str(body[0]) if body and body[0] else ""
         peer = None
         if address:
-            candidate = MessageBus(bus_address=address)
             try:
-                await candidate.connect()
-                peer = candidate
+                peer = await connect(address, CONNECT_TIMEOUT_S)
             except Exception as exc:  # refused, or not a D-Bus peer we can speak to: use the bus
-                candidate.disconnect()
                 log.debug("accessibility: no direct connection", extra={"bus": app.bus_name, "error": repr(exc)})
         self._peers[app.bus_name] = peer
         if peer is not None:
@@ -262,10 +259,10 @@ class Accessibility:
                 if frame.extents is None:
                     continue
                 x, y, w, h = frame.extents
-                distance = abs(x - info.x) + abs(y - info.y) + abs(w - info.width) + abs(h - info.height)
+                distance = min(abs(x - rx) + abs(y - ry) + abs(w - rw) + abs(h - rh) for rx, ry, rw, rh in info.rectangles())
                 if best is None or distance < best[0]:
                     best = (distance, app, frame)
-        tolerance = 64 if len(candidates) == len(apps) else 1 << 30  # the pid matched: any frame of it
+        tolerance = 16 if len(candidates) == len(apps) else 1 << 30  # the pid matched: its closest frame
         for app in apps:  # only the chosen application counts as read (or skipped)
             if app not in candidates:
                 app.error = None

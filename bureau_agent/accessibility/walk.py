@@ -304,7 +304,8 @@ class AppReader:
             if kind == "extents":
                 node.extents = _extents(body)
             elif kind == "actions":
-                node.actions = [str(a[0]) for a in body[0] if a and a[0]]
+                # GetActions answers the localized names (GTK: "Click"); lower case is stable enough
+                node.actions = [str(a[0]).lower() for a in body[0] if a and a[0]]
             elif kind == "description":
                 node.description = _short(_variant(body[0]), MAX_NAME_CHARS)
             elif kind == "value":

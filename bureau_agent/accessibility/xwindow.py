@@ -21,6 +21,12 @@ class WindowInfo:
     width: int
     height: int
     title: str
+    frame: tuple[int, int, int, int] | None = None  # with the window manager's decorations
+
+    def rectangles(self) -> list[tuple[int, int, int, int]]:
+        """Where the window is: toolkits report either its own area (Qt, Chromium) or the area
+        with the decorations (GTK 3)."""
+        return [(self.x, self.y, self.width, self.height)] + ([self.frame] if self.frame else [])
 
 
 def _property(conn: Any, window: Any, name: str) -> Any:
@@ -47,10 +53,16 @@ def window_info(conn: Any, wid: int) -> WindowInfo | None:
         origin = window.translate_coords(conn.screen().root, 0, 0)
         pid_value = _property(conn, window, "_NET_WM_PID")
         title = _property(conn, window, "_NET_WM_NAME") or _property(conn, window, "WM_NAME") or b""
+        extents = _property(conn, window, "_NET_FRAME_EXTENTS")  # left, right, top, bottom
     except (xerror.BadWindow, xerror.BadDrawable, xerror.BadMatch):
         return None
     if isinstance(title, bytes):
         title = title.decode("utf-8", "replace")
     pid = int(pid_value[0]) if pid_value is not None and len(pid_value) else None
     # translate_coords answers the root's coordinates of the window's origin, negated
-    return WindowInfo(wid, pid, -origin.x, -origin.y, geometry.width, geometry.height, str(title))
+    x, y, w, h = -origin.x, -origin.y, geometry.width, geometry.height
+    frame = None
+    if extents is not None and len(extents) == 4:
+        left, right, top, bottom = (int(v) for v in extents)
+        frame = (x - left, y - top, w + left + right, h + top + bottom)
+    return WindowInfo(wid, pid, x, y, w, h, str(title), frame)

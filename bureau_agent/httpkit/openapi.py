@@ -67,10 +67,13 @@ def _operation(route: Route) -> dict[str, Any]:
     elif route.request_media:
         op["requestBody"] = {"required": True, "content": {media: {"schema": s} for media, s in route.request_media.items()}}
     ok: dict[str, Any] = {"description": "OK"}
+    content: dict[str, Any] = {}
     if route.response is not None:
-        ok["content"] = {"application/json": {"schema": _clean(route.response)}}
-    elif route.response_media:
-        ok["content"] = {media: {"schema": schema} for media, schema in route.response_media.items()}
+        content["application/json"] = {"schema": _clean(route.response)}
+    if route.response_media:  # beside JSON when a route answers both (format=text)
+        content.update({media: {"schema": schema} for media, schema in route.response_media.items()})
+    if content:
+        ok["content"] = content
     if route.response_headers:
         ok["headers"] = {name: {"schema": schema} for name, schema in route.response_headers.items()}
     op["responses"]["200"] = ok

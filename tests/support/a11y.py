@@ -268,3 +268,65 @@ def wait_window_of_pid(xvfb: Xvfb, pid: int, timeout: float) -> int:
         raise RuntimeError(f"no window of pid {pid} within {timeout:g} s")
     finally:
         conn.close()
+
+
+class WindowManager:
+    """openbox on the display, once it manages the screen (so windows get focus and
+    _NET_ACTIVE_WINDOW is kept, as on a real desktop)."""
+
+    def __init__(self, xvfb: Xvfb) -> None:
+        self.xvfb = xvfb
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> WindowManager:
+        from bureau_agent.controlplane.window_manager import wait_for_window_manager
+
+        self.proc = subprocess.Popen(
+            ["openbox", "--sm-disable"], env=self.xvfb.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        if not wait_for_window_manager(self.xvfb.name, 20):
+            _end(self.proc)
+            raise RuntimeError("openbox did not start managing the screen")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _end(self.proc)
+
+
+def find(node: dict[str, Any], predicate: Any) -> list[dict[str, Any]]:
+    """Every node of a JSON tree (GET /v1/accessibility's root) for which predicate(node) holds."""
+    found = [node] if predicate(node) else []
+    for child in node.get("children", []):
+        found += find(child, predicate)
+    return found
+
+
+def named(root: dict[str, Any], role: str, name: str) -> dict[str, Any]:
+    """The one node with this role and name, or AssertionError showing what there is."""
+    matches = find(root, lambda n: n["role"] == role and n["name"] == name)
+    assert len(matches) == 1, (role, name, [(n["role"], n["name"]) for n in find(root, lambda n: True)])
+    return matches[0]
+
+
+def centre(node: dict[str, Any]) -> tuple[int, int]:
+    return node["x"] + node["width"] // 2, node["y"] + node["height"] // 2
+
+
+def geometry(xvfb: Xvfb, window: int, *, frame: bool = False) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of a window on the screen, as xwininfo reports it (frame: with
+    the window manager's decorations, _NET_FRAME_EXTENTS as xprop reports them)."""
+    out = subprocess.run(["xwininfo", "-id", str(window)], env=xvfb.env(), capture_output=True, text=True, timeout=10, check=True).stdout
+    fields = dict(line.strip().split(":", 1) for line in out.splitlines() if ":" in line)
+    x, y = int(fields["Absolute upper-left X"]), int(fields["Absolute upper-left Y"])
+    w, h = int(fields["Width"]), int(fields["Height"])
+    if not frame:
+        return x, y, w, h
+    out = subprocess.run(["xprop", "-id", str(window), "_NET_FRAME_EXTENTS"], env=xvfb.env(), capture_output=True, text=True, timeout=10).stdout
+    left, right, top, bottom = (int(v) for v in out.split("=", 1)[1].split(","))
+    return x - left, y - top, w + left + right, h + top + bottom
+
+
+def window_title(xvfb: Xvfb, window: int) -> str:
+    out = subprocess.run(["xprop", "-id", str(window), "_NET_WM_NAME"], env=xvfb.env(), capture_output=True, text=True, timeout=10).stdout
+    return out.split("=", 1)[1].strip().strip('"') if "=" in out else ""
