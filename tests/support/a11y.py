@@ -256,7 +256,11 @@ def wait_window_of_pid(xvfb: Xvfb, pid: int, timeout: float) -> int:
         atom = conn.intern_atom("_NET_WM_PID")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for child in conn.screen().root.query_tree().children:
+            root = conn.screen().root
+            managed = root.get_full_property(conn.intern_atom("_NET_CLIENT_LIST"), X.AnyPropertyType)
+            # under a window manager the top-level windows are its frames' children: its list
+            clients = [conn.create_resource_object("window", wid) for wid in (managed.value if managed else [])]
+            for child in clients + list(root.query_tree().children):
                 try:
                     prop = child.get_full_property(atom, X.AnyPropertyType)
                     if prop is not None and prop.value and int(prop.value[0]) == pid:
