@@ -12,16 +12,14 @@ limits and the interactive filter have cut the tree.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import functools
 from collections.abc import Sequence
 from typing import Any
 
-from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
 from bureau_agent.accessibility.roles import decode_states, role_name
+from bureau_agent.accessibility.wire import Batch, Call
 
 Ref = tuple[str, str]
 
@@ -39,7 +37,7 @@ SCREEN_COORDS = 0  # ATSPI_COORD_TYPE_SCREEN
 
 MAX_VALUE_CHARS = 200  # a value longer than this is cut and marked with "…"
 MAX_NAME_CHARS = 500
-MAX_CALLS_IN_FLIGHT = 256  # per application: see AppReader.batch
+MAX_CALLS_IN_FLIGHT = 256  # per application: see wire.Batch
 SECRET_ROLES = frozenset({"password text"})  # their text is never read
 OFFSCREEN = -(2**31)
 # Roles that can be acted on though not focusable (menu items, links in some toolkits, …), and
@@ -101,64 +99,14 @@ class AppReader:
 
     # -- calls ---------------------------------------------------------------------------
 
-    def message(self, ref: Ref, interface: str, member: str, signature: str = "", body: Sequence[Any] = ()) -> Message:
-        # Not validated again: the names are ours and the paths came in as D-Bus object paths
-        # (checked when unmarshalled). Validation was most of the cost of building a message.
-        return Message(
-            destination=ref[0], path=ref[1], interface=interface, member=member, signature=signature,
-            body=list(body), validate=False,
-        )
+    def message(self, ref: Ref, interface: str, member: str, signature: str = "", body: Sequence[Any] = ()) -> Call:
+        return (ref[0], ref[1], interface, member, signature, tuple(body))
 
-    async def batch(self, messages: list[Message]) -> list[Any]:
-        """Send every message, at most MAX_CALLS_IN_FLIGHT unanswered at a time, and answer
-        their replies' bodies in order (None for an error reply: a node gone, no such interface).
-
-        One future for the batch, not a task and a future per call: on a 1000-node page the
-        per-call asyncio machinery cost more than the bus itself. The window keeps the socket's
-        send buffer from filling: dbus-fast 5 takes a send that would block (EAGAIN) for a broken
-        connection."""
-        results: list[Any] = [None] * len(messages)
-        if not messages:
-            return results
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        state = {"next": 0, "left": len(messages)}
-        serials: dict[int, int] = {}
-
-        def send_next() -> None:
-            index = state["next"]
-            state["next"] = index + 1
-            msg = messages[index]
-            self.bus._call(msg, functools.partial(on_reply, index))  # noqa: SLF001 - see docstring
-            serials[index] = msg.serial
-
-        def on_reply(index: int, reply: Message | None, err: Exception | None) -> None:
-            serials.pop(index, None)
-            if err is not None or reply is None:
-                if not done.done():
-                    done.set_exception(err or EOFError("the accessibility bus connection closed"))
-                return
-            if reply.message_type == MessageType.METHOD_RETURN:
-                results[index] = reply.body
-            state["left"] -= 1
-            if state["left"] == 0:
-                if not done.done():
-                    done.set_result(None)
-            elif state["next"] < len(messages) and not done.done():
-                send_next()
-
-        for _ in range(min(MAX_CALLS_IN_FLIGHT, len(messages))):
-            send_next()
-        self.calls += len(messages)
-        try:
-            await done
-        finally:
-            # Given up (timeout) or failed: forget the replies still awaited, so that a hung
-            # application's late answers find nothing and its handlers do not pile up.
-            handlers = self.bus._method_return_handlers  # noqa: SLF001
-            for serial in serials.values():
-                handlers.pop(serial, None)
-        return results
+    async def batch(self, calls: list[Call]) -> list[Any]:
+        """Every call sent at once (a window at a time), their reply bodies in order: None for
+        an error reply (a node gone, an interface it lacks). See wire.py for why not call()."""
+        self.calls += len(calls)
+        return await Batch(self.bus, calls, MAX_CALLS_IN_FLIGHT).run()
 
     async def call(self, ref: Ref, interface: str, member: str, signature: str = "", body: Sequence[Any] = ()) -> Any:
         return (await self.batch([self.message(ref, interface, member, signature, body)]))[0]
@@ -284,9 +232,10 @@ class AppReader:
     async def details(self, nodes: list[Raw], *, extents: bool) -> None:
         """Extents (when the walk did not ask them), actions, descriptions and short values of
         the nodes to be answered."""
-        messages, sinks = [], []
+        messages: list[Call] = []
+        sinks: list[tuple[Raw, str]] = []
 
-        def ask(node: Raw, kind: str, msg: Message) -> None:
+        def ask(node: Raw, kind: str, msg: Call) -> None:
             messages.append(msg)
             sinks.append((node, kind))
 

@@ -58,3 +58,20 @@ def test_interactive_keeps_actionable_nodes_and_named_containers() -> None:
     assert [(n.role, n.name, n.depth) for n in nodes(root)] == [
         ("frame", "w", 0), ("button", "OK", 1), ("panel", "Settings", 1), ("check box", "Dark", 2),
     ]  # fmt: skip
+
+
+def test_calls_are_written_as_dbus_fast_would_write_them() -> None:
+    from dbus_fast import Message
+
+    from bureau_agent.accessibility.wire import encode_call
+
+    cases = [
+        (":1.5", "/org/a11y/atspi/accessible/12", "org.a11y.atspi.Accessible", "GetRole", "", ()),
+        (":1.5", "/org/a11y/atspi/accessible/1234567", "org.freedesktop.DBus.Properties", "Get", "ss", ("org.a11y.atspi.Accessible", "Name")),
+        (":1.52", "/a", "org.a11y.atspi.Component", "GetExtents", "u", (0,)),
+        (":1.5", "/org/a11y/atspi/accessible/root", "org.a11y.atspi.Text", "GetText", "ii", (0, 201)),
+    ]
+    for serial, call in enumerate(cases, 1):
+        dest, path, interface, member, signature, body = call
+        message = Message(destination=dest, path=path, interface=interface, member=member, signature=signature, body=list(body), serial=serial)
+        assert encode_call(serial, *call) == bytes(message._marshall(False)), call
