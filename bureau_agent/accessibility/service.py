@@ -104,15 +104,19 @@ class Accessibility:
         self.timeout_s = timeout_s
         self.finder = BusFinder(self._root_property, session_env)
         self._peers: dict[str, MessageBus | None] = {}  # bus name -> its own socket (None: has none)
+        self._bus: MessageBus | None = None  # the accessibility bus the peers belong to
 
     async def _root_property(self) -> str | None:
         return await self.display.call(read_root_property)
 
-    async def close(self) -> None:
+    def _close_peers(self) -> None:
         for peer in self._peers.values():
             if peer is not None:
                 peer.disconnect()
         self._peers.clear()
+
+    async def close(self) -> None:
+        self._close_peers()
         await self.finder.close()
 
     async def check(self) -> tuple[bool, str]:
@@ -131,6 +135,9 @@ class Accessibility:
         deadline = start + self.timeout_s
         walk_deadline = start + self.timeout_s * WALK_SHARE
         bus = await self.finder.bus()
+        if bus is not self._bus:  # a new accessibility bus: its names mean other applications
+            self._close_peers()
+            self._bus = bus
         try:
             apps = await self._apps(bus, deadline)
         except AccessibilityUnavailable:
@@ -172,14 +179,24 @@ class Accessibility:
     async def _apps(self, bus: MessageBus, deadline: float) -> list[App]:
         """The registry's applications with their pids (both answered by daemons, not the apps)."""
         reader = AppReader(bus, REGISTRY[0])
+
+        async def ask() -> tuple[list[str], list[int | None]]:
+            body = await reader.call(REGISTRY, "org.a11y.atspi.Accessible", "GetChildren")
+            if body is None:
+                raise AccessibilityUnavailable(
+                    "The accessibility registry (at-spi2-registryd) is not running on the accessibility bus. "
+                    "Fix: restart the session's accessibility bus."
+                )
+            names = [str(ref[0]) for ref in body[0] if ref and ref[0]]
+            return names, list(await asyncio.gather(*(self._pid(bus, name) for name in names)))
+
         try:
-            body = await asyncio.wait_for(reader.call(REGISTRY, "org.a11y.atspi.Accessible", "GetChildren"), max(0.05, deadline - time.monotonic()))
+            names, pids = await asyncio.wait_for(ask(), max(0.05, deadline - time.monotonic()))
         except (asyncio.TimeoutError, EOFError, OSError) as exc:
-            raise AccessibilityUnavailable(f"The accessibility registry (at-spi2-registryd) did not answer: {exc!r}. Fix: restart the session's accessibility bus.") from None
-        if body is None:
-            raise AccessibilityUnavailable("The accessibility registry (at-spi2-registryd) is not running on the accessibility bus. Fix: restart the session's accessibility bus.")
-        names = [str(ref[0]) for ref in body[0] if ref and ref[0]]
-        pids = await asyncio.gather(*(self._pid(bus, name) for name in names))
+            raise AccessibilityUnavailable(
+                f"The accessibility bus or its registry (at-spi2-registryd) did not answer ({exc!r}). "
+                "Fix: restart the session's accessibility bus."
+            ) from None
         for gone in set(self._peers) - set(names):  # applications that left: their sockets too
             peer = self._peers.pop(gone)
             if peer is not None:
@@ -208,6 +225,11 @@ class Accessibility:
                 peer = await connect(address, CONNECT_TIMEOUT_S)
             except Exception as exc:  # refused, or not a D-Bus peer we can speak to: use the bus
                 log.debug("accessibility: no direct connection", extra={"bus": app.bus_name, "error": repr(exc)})
+        known = self._peers.get(app.bus_name)
+        if known is not None and known.connected:  # a request alongside this one connected first
+            if peer is not None:
+                peer.disconnect()
+            peer = known
         self._peers[app.bus_name] = peer
         if peer is not None:
             app.reader.bus = peer
@@ -262,10 +284,8 @@ class Accessibility:
                 distance = min(abs(x - rx) + abs(y - ry) + abs(w - rw) + abs(h - rh) for rx, ry, rw, rh in info.rectangles())
                 if best is None or distance < best[0]:
                     best = (distance, app, frame)
-        tolerance = 16 if len(candidates) == len(apps) else 1 << 30  # the pid matched: its closest frame
-        for app in apps:  # only the chosen application counts as read (or skipped)
-            if app not in candidates:
-                app.error = None
+        pid_matched = info.pid is not None and any(app.pid == info.pid for app in apps)
+        tolerance = 1 << 30 if pid_matched else 16  # the pid matched: its closest frame
         if best is None or best[0] > tolerance:
             hung = [app.describe()["name"] for app in candidates if app.error]
             root = Raw(ref=("", "/window"), depth=0, role="window", name=info.title, states=["showing"])
