@@ -38,6 +38,9 @@ async def test_no_bus_is_503_with_the_fix_then_a_late_bus_works(make_agent, bare
     with A11ySession(bare) as session, gtk_app(session):
         body = await tree_until(agent, {"window": "all"}, has_gtk)  # the same agent, not restarted
         assert body["skipped"] == []
+        # no window manager, so no _NET_ACTIVE_WINDOW: `active` (the default) is the desktop
+        body = await tree_until(agent, {}, has_gtk)
+        assert body["window"] is None and body["root"]["role"] == "desktop frame"
     # the session ended: its bus is gone, and the agent says so again instead of hanging
     resp = await agent.get("/v1/accessibility", headers=AUTH)
     assert resp.status == 503 and (await resp.json())["error"]["code"] == "accessibility_unavailable"
