@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from dbus_fast import Message, MessageType
@@ -328,7 +327,3 @@ def _prune(root: Raw, failed: set[str]) -> None:
     root.children = [child for child in root.children if child.ref[0] not in failed]
     for child in root.children:
         _prune(child, failed)
-
-
-def session_env_from(env: Mapping[str, str]) -> SessionEnv:
-    return lambda: env

@@ -18,13 +18,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
-
-Reply = Callable[[Any, Exception | None], None]  # (reply Message or None, error or None)
 
 _U32 = struct.Struct("<I")
 _HEADER = struct.Struct("<4sIII")  # endianness, type, flags, version; body length; serial; fields length
