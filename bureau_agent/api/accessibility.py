@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
 from bureau_agent import appkeys
-from bureau_agent.accessibility.service import Accessibility, Query
+from bureau_agent.accessibility.service import Query
+from bureau_agent.accessibility.threaded import ThreadedAccessibility
 from bureau_agent.api.feature import Feature
 from bureau_agent.errors import InvalidRequest
 from bureau_agent.httpkit.http import json_response, read_query
@@ -100,20 +102,23 @@ async def accessibility(request: web.Request) -> web.Response:
         max_nodes=query.get("maxNodes", 2000),
         interactive=query.get("interactive", False),
     ))
+    # Encoding 2000 nodes takes milliseconds: off the loop, like every large answer
     if query.get("format") == "text":
-        return web.Response(text=result.to_text(), content_type="text/plain", charset="utf-8")
-    return json_response(result.to_json())
+        text = await asyncio.to_thread(result.to_text)
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
+    return await asyncio.to_thread(lambda: json_response(result.to_json()))
 
 
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
     session = Session.from_settings(settings)
-    service = Accessibility(
+    service = ThreadedAccessibility(
         app[appkeys.DISPLAY],
         # the desktop user's session bus, as their commands see it (root agent: /run/user/UID/bus)
         lambda: session.environment({}, "accessibility"),
         timeout_s=settings.accessibility_timeout_ms / 1000,
     )
+    await service.start()
     app[appkeys.ACCESSIBILITY] = service
     try:
         yield
