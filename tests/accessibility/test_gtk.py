@@ -128,6 +128,10 @@ async def test_a_stopped_application_is_skipped_and_named(make_agent, desk: Xvfb
             assert len(find(body["root"], lambda n: n["name"] == "OK")) == 1  # the live one is there
             text = await (await agent.get("/v1/accessibility", params={"window": "all", "format": "text"}, headers=AUTH)).text()
             assert f"# skipped: python3 (pid {hung.pid})" in text
+            # its own window: what X knows of it, and why there is no more
+            body = await (await agent.get("/v1/accessibility", params={"window": str(hung.window)}, headers=AUTH, timeout=10)).json()
+            assert body["root"]["role"] == "window" and body["root"]["name"] == "A11y test window"
+            assert "did not answer in time" in body["note"] and [s["pid"] for s in body["skipped"]] == [hung.pid]
         finally:
             os.kill(hung.pid, signal.SIGCONT)
         body = await tree_until(agent, {"window": "all"}, lambda b: b["skipped"] == [])
