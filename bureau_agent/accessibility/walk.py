@@ -13,13 +13,14 @@ limits and the interactive filter have cut the tree.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 from dbus_fast.aio import MessageBus
 
 from bureau_agent.accessibility.roles import decode_states, role_name
-from bureau_agent.accessibility.wire import Batch, Call
+from bureau_agent.accessibility.wire import Call, Stream, batch
 
 Ref = tuple[str, str]
 
@@ -37,7 +38,7 @@ SCREEN_COORDS = 0  # ATSPI_COORD_TYPE_SCREEN
 
 MAX_VALUE_CHARS = 200  # a value longer than this is cut and marked with "…"
 MAX_NAME_CHARS = 500
-MAX_CALLS_IN_FLIGHT = 256  # per application: see wire.Batch
+MAX_CALLS_IN_FLIGHT = 256  # per application: see wire.Stream
 SECRET_ROLES = frozenset({"password text"})  # their text is never read
 OFFSCREEN = -(2**31)
 # Roles that can be acted on though not focusable (menu items, links in some toolkits, …), and
@@ -68,6 +69,7 @@ class Raw:
     actions: list[str] = dataclasses.field(default_factory=list)
     value: str | None = None
     omitted: int = 0  # children left out (maxDepth, maxNodes)
+    gone: bool = False  # went away (or became defunct) while being read
 
     @property
     def actionable(self) -> bool:
@@ -106,7 +108,7 @@ class AppReader:
         """Every call sent at once (a window at a time), their reply bodies in order: None for
         an error reply (a node gone, an interface it lacks). See wire.py for why not call()."""
         self.calls += len(calls)
-        return await Batch(self.bus, calls, MAX_CALLS_IN_FLIGHT).run()
+        return await batch(self.bus, calls, MAX_CALLS_IN_FLIGHT)
 
     async def call(self, ref: Ref, interface: str, member: str, signature: str = "", body: Sequence[Any] = ()) -> Any:
         return (await self.batch([self.message(ref, interface, member, signature, body)]))[0]
@@ -203,31 +205,80 @@ class AppReader:
     async def walk(self, roots: list[Raw], max_depth: int, max_nodes: int, *, extents: bool = True) -> tuple[int, bool]:
         """Read the subtrees under roots (already filled), breadth first, within the limits.
 
-        Returns (nodes read, truncated). A node cut by the limits keeps the number of its
-        children left out in `omitted`."""
-        count, truncated = len(roots), False
-        level = roots
-        while level:
-            next_level: list[Raw] = []
-            for node in level:
-                if node.depth >= max_depth or not node.child_refs:
-                    node.omitted = len(node.child_refs) if node.depth >= max_depth else 0
-                    truncated = truncated or node.omitted > 0
-                    continue
-                room = max_nodes - count - len(next_level)
-                wanted = node.child_refs[: max(room, 0)]
-                node.omitted = len(node.child_refs) - len(wanted)
-                truncated = truncated or node.omitted > 0
-                node.children = [Raw(ref=ref, depth=node.depth + 1) for ref in wanted]
-                next_level.extend(node.children)
-            if not next_level:
-                break
-            alive = {id(n) for n in await self.fill_level(next_level, extents=extents)}
-            for node in level:
-                node.children = [c for c in node.children if id(c) in alive]
-            level = [n for n in next_level if id(n) in alive]
-            count += len(level)
-        return count, truncated
+        A node's questions are sent as soon as its parent's GetChildren answers, not once the
+        whole level has: the application always has questions waiting, and no level waits for
+        its slowest node (under load each such wait cost a scheduling delay). Replies on one
+        connection come back in the order asked, so nodes are still met breadth first and
+        maxNodes keeps the first ones of that order. Returns (nodes read, truncated); a node
+        cut by the limits keeps the number of children left out in `omitted`."""
+        stream = Stream(self.bus, MAX_CALLS_IN_FLIGHT)
+        cache = self._cache or {}
+        state = {"count": len(roots), "truncated": False}
+
+        def expand(node: Raw) -> None:
+            """Make node's children (within the limits) and ask about each."""
+            if node.depth >= max_depth:
+                node.omitted = len(node.child_refs)
+                state["truncated"] = state["truncated"] or node.omitted > 0
+                return
+            room = max(max_nodes - state["count"], 0)
+            wanted = node.child_refs[:room]
+            node.omitted = len(node.child_refs) - len(wanted)
+            state["truncated"] = state["truncated"] or node.omitted > 0
+            state["count"] += len(wanted)
+            node.children = [Raw(ref=ref, depth=node.depth + 1) for ref in wanted]
+            for child in node.children:
+                ask(child)
+
+        def ask(node: Raw) -> None:
+            cached = cache.get(node.ref)
+            if cached is not None:
+                node.role, node.name, node.description = cached.role, cached.name, cached.description
+                node.states, node.interfaces, node.child_count = cached.states, cached.interfaces, cached.child_count
+                node.child_refs = list(cached.child_refs)
+            else:
+                # Properties.Get, not GetAll: Qt 5's bridge crashes the application on GetAll.
+                stream.add(self.message(node.ref, ACCESSIBLE, "GetRole"), functools.partial(on_role, node))
+                stream.add(self.message(node.ref, ACCESSIBLE, "GetState"), functools.partial(on_state, node))
+                stream.add(self.message(node.ref, PROPERTIES, "Get", "ss", [ACCESSIBLE, "Name"]), functools.partial(on_name, node))
+            if extents:
+                stream.add(self.message(node.ref, COMPONENT, "GetExtents", "u", [SCREEN_COORDS]), functools.partial(on_extents, node))
+            if cached is None or len(node.child_refs) < node.child_count:
+                stream.add(self.message(node.ref, ACCESSIBLE, "GetChildren"), functools.partial(on_children, node))
+            else:
+                expand(node)
+
+        def on_role(node: Raw, body: Any) -> None:
+            if body is None:
+                node.gone = True  # went away while being read
+            else:
+                node.role = role_name(int(body[0]))
+
+        def on_state(node: Raw, body: Any) -> None:
+            node.states = decode_states(body[0]) if body else []
+            if "defunct" in node.states:
+                node.gone = True
+
+        def on_name(node: Raw, body: Any) -> None:
+            node.name = _short(_variant(body[0]), MAX_NAME_CHARS) if body else ""
+
+        def on_extents(node: Raw, body: Any) -> None:
+            node.extents = _extents(body)
+
+        def on_children(node: Raw, body: Any) -> None:
+            if node.gone or not body:
+                return
+            node.child_refs = [r for r in map(_ref, body[0]) if r is not None]
+            node.child_count = max(node.child_count, len(node.child_refs))
+            expand(node)
+
+        for root in roots:
+            expand(root)
+        await stream.drain()
+        self.calls += stream.calls
+        for node in _all(roots):  # what went away while being read is left out
+            node.children = [child for child in node.children if not child.gone]
+        return state["count"], state["truncated"]
 
     async def details(self, nodes: list[Raw], *, extents: bool) -> None:
         """Extents (when the walk did not ask them), actions, descriptions and short values of
@@ -268,6 +319,15 @@ class AppReader:
             else:  # GetText asked for one character more than is kept: a longer text is marked cut
                 text = str(body[0])
                 node.value = text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "…"
+
+
+def _all(roots: list[Raw]) -> list[Raw]:
+    out, stack = [], list(roots)
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack.extend(node.children)
+    return out
 
 
 def _extents(body: Any) -> tuple[int, int, int, int] | None:

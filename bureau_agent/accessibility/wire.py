@@ -16,9 +16,10 @@ the version.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dbus_fast import Message, MessageType
@@ -86,51 +87,64 @@ def encode_call(serial: int, destination: str, path: str, interface: str, member
 Call = tuple[str, str, str, str, str, tuple[Any, ...]]  # destination, path, interface, member, signature, body
 
 
-class Batch:
-    """Sends calls on a connected MessageBus, at most `window` unanswered at a time, and answers
-    their reply bodies in order (None for an error reply).
+OnReply = Callable[[Any], None]  # called with the reply's body, or None for an error reply
+
+
+class Stream:
+    """Calls sent on a connected MessageBus as they are added, at most `window` unanswered at a
+    time; each reply's body goes to the call's callback, which may add more calls (a node's
+    children, asked as soon as its GetChildren answers: no waiting for a whole level).
 
     The window keeps the socket's send buffer from filling: dbus-fast takes a send that would
-    block (EAGAIN) for a broken connection. Replies that arrive in one read are answered with
-    one write of the calls that take their place."""
+    block (EAGAIN) for a broken connection. The calls added during one read of replies go out
+    in one write."""
 
-    def __init__(self, bus: MessageBus, calls: Sequence[Call], window: int) -> None:
+    def __init__(self, bus: MessageBus, window: int) -> None:
         self.bus = bus
-        self.calls = calls
         self.window = window
-        self.results: list[Any] = [None] * len(calls)
-        self.left = len(calls)
-        self.next = 0
-        self.serials: dict[int, int] = {}  # serial -> index, for the calls not answered yet
+        self.calls = 0
+        self.queue: collections.deque[tuple[Call, OnReply]] = collections.deque()
+        self.callbacks: dict[int, OnReply] = {}  # serial -> callback, for the calls in flight
         self.pending = bytearray()
         self.flush_scheduled = False
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.failure: BaseException | None = None
 
-    async def run(self) -> list[Any]:
-        if not self.calls:
-            return self.results
+    def add(self, call: Call, on_reply: OnReply) -> None:
+        self.queue.append((call, on_reply))
+        self.calls += 1
+        self._fill()
+
+    async def drain(self) -> None:
+        """Until every call added (also by callbacks) has its answer; raises if the connection
+        fails, and forgets what is still awaited when given up (timeout, cancellation)."""
         if not self.bus.connected:
             raise EOFError("the accessibility bus connection is closed")
-        for _ in range(min(self.window, len(self.calls))):
-            self._queue_next()
-        self._flush()
         try:
-            await self.done
+            self._flush()
+            if self.callbacks or self.queue:
+                await self.done
+            if self.failure is not None:
+                raise self.failure
         finally:
-            # Given up (timeout) or failed: forget the replies still awaited, so that a hung
-            # application's late answers find nothing and its handlers do not pile up.
+            # so that a hung application's late answers find nothing and nothing piles up
             handlers = self.bus._method_return_handlers  # noqa: SLF001 - see the module docstring
-            for serial in self.serials:
+            for serial in self.callbacks:
                 handlers.pop(serial, None)
-        return self.results
+            self.callbacks.clear()
+            self.queue.clear()
 
-    def _queue_next(self) -> None:
-        index = self.next
-        self.next += 1
-        serial = self.bus.next_serial()
-        self.serials[serial] = index
-        self.bus._method_return_handlers[serial] = functools.partial(self._on_reply, serial)  # noqa: SLF001
-        self.pending += encode_call(serial, *self.calls[index])
+    def _fill(self) -> None:
+        handlers = self.bus._method_return_handlers  # noqa: SLF001
+        while self.queue and len(self.callbacks) < self.window:
+            call, on_reply = self.queue.popleft()
+            serial = self.bus.next_serial()
+            self.callbacks[serial] = on_reply
+            handlers[serial] = functools.partial(self._on_reply, serial)
+            self.pending += encode_call(serial, *call)
+        if self.pending and not self.flush_scheduled:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self.flush_scheduled = False
@@ -142,20 +156,33 @@ class Batch:
         writer.schedule_write()
 
     def _on_reply(self, serial: int, reply: Message | None, err: Exception | None) -> None:
-        index = self.serials.pop(serial, None)
-        if index is None or self.done.done():
+        on_reply = self.callbacks.pop(serial, None)
+        if on_reply is None or self.done.done():
             return
         if reply is None:
-            self.done.set_exception(err or EOFError("the accessibility bus connection closed"))
-            return
-        if reply.message_type == MessageType.METHOD_RETURN:
-            self.results[index] = reply.body
-        self.left -= 1
-        if self.left == 0:
+            self.failure = err or EOFError("the accessibility bus connection closed")
             self.done.set_result(None)
             return
-        if self.next < len(self.calls):
-            self._queue_next()
-            if not self.flush_scheduled:
-                self.flush_scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush)
+        try:
+            on_reply(reply.body if reply.message_type == MessageType.METHOD_RETURN else None)
+        except Exception as exc:  # a bug in a callback: the walk fails, not the connection
+            self.failure = exc
+            self.done.set_result(None)
+            return
+        self._fill()
+        if not self.callbacks and not self.queue:
+            self.done.set_result(None)
+
+
+async def batch(bus: MessageBus, calls: Sequence[Call], window: int) -> list[Any]:
+    """Every call's reply body in order (None for an error reply)."""
+    results: list[Any] = [None] * len(calls)
+    stream = Stream(bus, window)
+
+    def keep(index: int, body: Any) -> None:
+        results[index] = body
+
+    for index, call in enumerate(calls):
+        stream.add(call, functools.partial(keep, index))
+    await stream.drain()
+    return results
