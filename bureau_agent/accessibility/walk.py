@@ -1,9 +1,9 @@
 """Reading one application's accessible objects over the bus, in bulk.
 
 pyatspi asks for each property of each node and waits for each answer: one round trip per
-property per node. Here every question of a level of the tree is sent at once and the answers
-are awaited together (D-Bus keeps them apart by serial), so a tree costs one round trip per
-level, not per property. Where the application keeps a cache (`org.a11y.atspi.Cache.GetItems`,
+property per node. Here a node's questions are all sent at once, without waiting (D-Bus keeps
+the answers apart by serial), and its children's go out as soon as it says who they are, so
+the application is never idle waiting for us. Where the application keeps a cache (`org.a11y.atspi.Cache.GetItems`,
 Qt), a node found in it needs no question at all but its extents and actions.
 
 Extents, actions and values are asked only for the nodes that will be answered, after the
