@@ -1,9 +1,11 @@
 """A real AT-SPI session for tests: a D-Bus session bus, at-spi2-core's bus launcher and registry,
 and real accessible applications (GTK 3, Qt 5, Chromium) on an Xvfb.
 
-    with A11ySession(xvfb) as session:            # dbus-run-session + at-spi-bus-launcher
-        with GtkApp(session) as app:              # returns once its window is mapped
-            ...                                   # app.window: its X window id
+    with WindowManager(xvfb):                     # openbox, once it manages the screen
+        with A11ySession(xvfb) as session:        # dbus-run-session; the launcher by activation
+            with gtk_app(session) as app:         # returns once its window is mapped
+                ...                               # app.window: its X window id, app.pid
+            with ChromiumApp(session, url) as c:  # a real window (headless exports no tree)
 
 The GTK and Qt apps run under /usr/bin/python3 (python3-gi and python3-pyqt5 are Debian
 packages: the test venv cannot import them). Each app prints one line of JSON when its window
@@ -69,7 +71,8 @@ def _end(proc: subprocess.Popen[Any] | None) -> None:
 
 
 class A11ySession:
-    """dbus-run-session running at-spi-bus-launcher: the desktop's session bus and a11y bus.
+    """dbus-run-session: the desktop's session bus, on which D-Bus activation starts
+    at-spi-bus-launcher (and with it the a11y bus and its registry) at the first GetAddress.
 
     The launcher sets AT_SPI_BUS on the X root window (as in a desktop session) unless
     set_root_property is False, in which case only org.a11y.Bus.GetAddress finds it.
