@@ -22,6 +22,7 @@ import aiohttp
 import psutil
 from PIL import Image
 
+from bench import accessibility
 from bench.agent import Client, running_agent, time_to_ready
 from bench.baselines import Baselines
 from bench.client import client_rows
@@ -185,6 +186,7 @@ class Suite:
                 await self.encoding_rows()
                 await self.command_rows()
                 self.rows += await stream_rows(p.medium)  # a control plane and desktop of their own
+                self.rows += await accessibility.rows(self.scene, agent.base_url, self.plan.medium, self.plan.slow, log)
                 await self.load_rows()
                 self.rows += await files_rows(agent, self.workdir, p.files_mib, p.files_reps)
                 self.rows += await asyncio.to_thread(client_rows, p.fast, p.medium)  # its own control plane

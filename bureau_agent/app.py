@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bureau_agent import appkeys
-from bureau_agent.api import chat, files, input, process, screenshot, system
+from bureau_agent.api import accessibility, chat, files, input, process, screenshot, system
 from bureau_agent.api.feature import Feature
 from bureau_agent.api.middleware import make_auth_middleware
 from bureau_agent.config import Settings
@@ -54,6 +54,7 @@ FEATURES: tuple[Feature, ...] = (
     process.FEATURE,
     chat.FEATURE,
     files.FEATURE,
+    accessibility.FEATURE,
 )
 
 IN_FLIGHT = web.AppKey("in_flight", InFlight)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from bureau_agent.accessibility.threaded import ThreadedAccessibility
 from bureau_agent.chat.relay import ChatRelay
 from bureau_agent.config import Settings
 from bureau_agent.control.heartbeat import Heartbeat
@@ -48,3 +49,4 @@ RUNNER = web.AppKey("process_runner", Runner)
 RELAY = web.AppKey("chat_relay", ChatRelay)
 CHAT_STATUS = web.AppKey("chat_status", ChatStatus)
 FILES = web.AppKey("files", FileService)
+ACCESSIBILITY = web.AppKey("accessibility", ThreadedAccessibility)

@@ -102,6 +102,9 @@ FIELDS: tuple[Field, ...] = (
     Field("files_max_entries", int, 10_000, "entries of a directory listing (the rest: truncated)", 1, 1_000_000),
     Field("files_max_concurrent", int, 8, "file operations running at once", 1, 256),
     Field("files_umask", str, "022", "umask (octal) of files and directories that /v1/files creates"),
+    # Accessibility (GET /v1/accessibility): the whole request, every application read in parallel
+    # within it; one that has not answered by then is skipped and named.
+    Field("accessibility_timeout_ms", int, 3000, "time bound of one accessibility tree request", 100, 60_000),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

@@ -18,12 +18,15 @@ import urllib.parse
 import urllib.request
 from typing import TextIO
 
+from bureau_agent.accessibility.bus import FIX as FIX_ACCESSIBILITY
+from bureau_agent.accessibility.service import Accessibility
 from bureau_agent.config import ConfigError, Settings, resolve_token
 from bureau_agent.desktop import jpeg
 from bureau_agent.desktop.bands import band_count
 from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.readiness import Check, desktop_checks
+from bureau_agent.process.environment import Session
 
 FIX_TOKEN = (
     "write a random token (for example `openssl rand -hex 32`) to /etc/bureau-agent/token with mode 0600 "
@@ -39,10 +42,23 @@ async def _desktop_checks(settings: Settings) -> list[Check]:
     capturer = Capturer(name)
     try:
         await display.start()
-        return await desktop_checks(display.state, capturer)
+        checks = await desktop_checks(display.state, capturer)
+        checks.append(await _accessibility_check(settings, display))
+        return checks
     finally:
         await capturer.close()
         await display.close()
+
+
+async def _accessibility_check(settings: Settings, display: Display) -> Check:
+    """Is the AT-SPI bus reachable the way GET /v1/accessibility finds it?"""
+    session = Session.from_settings(settings)
+    service = Accessibility(display, lambda: session.environment({}, "doctor"), timeout_s=settings.accessibility_timeout_ms / 1000)
+    try:
+        ok, detail = await service.check()
+    finally:
+        await service.close()
+    return Check("accessibility", ok, detail.split(" Fix: ")[0], "" if ok else FIX_ACCESSIBILITY)
 
 
 def _xauthority_check(settings: Settings) -> Check | None:

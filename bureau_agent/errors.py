@@ -86,6 +86,12 @@ class ChatUnavailable(AgentError):
     status, code = 503, "chat_unavailable"
 
 
+class AccessibilityUnavailable(AgentError):
+    """No accessibility bus can be reached; the message says what to start or set."""
+
+    status, code = 503, "accessibility_unavailable"
+
+
 class ChatTimeout(AgentError):
     status, code = 504, "chat_timeout"
 

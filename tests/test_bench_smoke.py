@@ -63,6 +63,9 @@ def test_every_row_is_present(smoke: tuple[dict, str]) -> None:
     typing = sorted(n for n in names if n.startswith("type "))
     assert typing[:2] == ["type 12 ASCII chars", "type 12 Unicode chars, 10 distinct not in the layout (stress)"]
     assert typing[2:] == ["type 12 mixed Unicode chars"]
+    assert {n.split(" (")[0] for n in names if n.startswith("accessibility tree")} == {
+        "accessibility tree, Chromium page", "accessibility tree, same page, interactive=true format=text", "accessibility tree, GTK 3 test window",
+    }  # fmt: skip
     assert data["mode"] == "smoke"
     assert data["machine"]["nproc"] >= 1 and "X Server" in data["machine"]["xvfb"]
 

@@ -49,6 +49,7 @@ RULES = [
     ("files", ("aiohttp", "bureau_agent.api", "bureau_agent.appkeys", "bureau_agent.httpkit")),
     ("chat", ("aiohttp.web", "bureau_agent.api", "bureau_agent.appkeys")),
     ("system", ("aiohttp", "bureau_agent.api", "bureau_agent.appkeys")),
+    ("accessibility", ("aiohttp", "bureau_agent.api", "bureau_agent.appkeys", "bureau_agent.httpkit")),
     ("control", ("bureau_agent.api", "bureau_agent.appkeys", "bureau_agent.snapshot", "aiohttp.web")),
     ("httpkit", ("bureau_agent.api", "bureau_agent.app", "bureau_agent.appkeys", "bureau_agent.config",
                  "bureau_agent.controlplane", "bureau_agent.desktop", "bureau_agent.process", "bureau_agent.chat")),

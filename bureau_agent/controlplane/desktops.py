@@ -84,6 +84,11 @@ class LocalDesktop:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._logs: list[IO[bytes]] = []
+        self._bus_address: str | None = None
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.state_dir / "run"
 
     @property
     def id(self) -> str:
@@ -184,6 +189,7 @@ class LocalDesktop:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
         await self._start_display()
+        await self._start_session_bus()
         env = self._session_env()
         if self.config.window_manager and await self._spawn_optional("wm", self.config.window_manager, env):
             await self._wait_for_window_manager()
@@ -218,9 +224,37 @@ class LocalDesktop:
         self._procs.append(("xvfb", proc))
         self.display = f":{await processes.read_display_number(read_fd, self.plane.boot_timeout_s)}"
 
+    async def _start_session_bus(self) -> None:
+        """A D-Bus session bus for the desktop, as a desktop session has: on it D-Bus activation
+        starts at-spi2-core's accessibility bus the first time an application or the agent asks
+        org.a11y.Bus for it, so that GET /accessibility works. Optional, like the window manager."""
+        self._bus_address = None
+        # A runtime directory of the desktop's own: the accessibility bus's socket goes there, so
+        # that two local desktops never share one.
+        self.runtime_dir.mkdir(mode=0o700, exist_ok=True)
+        read_fd, write_fd = os.pipe()
+        try:
+            argv = ["dbus-daemon", "--session", "--nofork", "--nosyslog", f"--print-address={write_fd}"]
+            proc = await processes.spawn(argv, self._session_env(), self._log_file("dbus"), pass_fds=(write_fd,))
+        except FileNotFoundError:
+            os.close(read_fd)
+            log.warning("dbus-daemon not found; the desktop runs without a session bus", extra={"desktop": self.id})
+            return
+        finally:
+            os.close(write_fd)
+        self._procs.append(("dbus", proc))
+        address = await processes.read_line(read_fd, self.plane.boot_timeout_s)
+        if not address:
+            raise BootFailed(f"dbus-daemon exited before it reported its address; see {self.state_dir / 'dbus.log'}")
+        self._bus_address = address
+
     def _session_env(self) -> dict[str, str]:
-        """The environment of the programs on the display."""
-        return {**_inherited_env(), "DISPLAY": self.display or ""}
+        """The environment of the programs on the display (and of its agent)."""
+        env = {**_inherited_env(), "DISPLAY": self.display or "", "XDG_RUNTIME_DIR": str(self.runtime_dir)}
+        env.pop("DBUS_SESSION_BUS_ADDRESS", None)  # the control plane's own session is not the desktop's
+        if self._bus_address:
+            env["DBUS_SESSION_BUS_ADDRESS"] = self._bus_address
+        return env
 
     async def _spawn_optional(self, name: str, argv: list[str], env: dict[str, str]) -> bool:
         """The window manager and apps are comfort, not function: a missing one is logged."""

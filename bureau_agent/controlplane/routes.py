@@ -32,6 +32,7 @@ FORWARDS: tuple[Forward, ...] = (
     Forward("POST", "exec", CONTROL, "exec", "Run a single shell command"),
     Forward("POST", "python", CONTROL, "python", "Run Python code on the desktop"),
     Forward("GET", "screenshot", CONTROL, "screenshot", "A PNG, JPEG or WebP of the current display"),
+    Forward("GET", "accessibility", CONTROL, "accessibility", "The accessibility tree (roles, names, states, screen positions) of a window or the desktop"),
     Forward("POST", "chat", CHAT, "chat", "Send a message to the on-desktop AI agent (with stream: server-sent events)"),
     Forward("GET", "files", CONTROL, "files", "Download a file (Range, ETag) or list a directory, as the desktop user"),
     Forward("HEAD", "files", CONTROL, "files", "The headers of a file download or listing"),

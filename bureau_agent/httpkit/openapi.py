@@ -70,7 +70,7 @@ def _operation(route: Route) -> dict[str, Any]:
     content: dict[str, Any] = {}
     if route.response is not None:
         content["application/json"] = {"schema": _clean(route.response)}
-    if route.response_media:  # besides JSON when both are given (a route that can also stream)
+    if route.response_media:  # beside JSON when a route answers both (format=text)
         content.update({media: {"schema": schema} for media, schema in route.response_media.items()})
     if content:
         ok["content"] = content

@@ -32,6 +32,7 @@ ROUTE_TABLE = [
     ("POST", "/v1/desktops/{id}/bash", CONTROL),
     ("POST", "/v1/desktops/{id}/exec", CONTROL),
     ("GET", "/v1/desktops/{id}/screenshot", CONTROL),
+    ("GET", "/v1/desktops/{id}/accessibility", CONTROL),
     ("POST", "/v1/desktops/{id}/chat", CHAT),
 ]
 ROUTE_IDS = [f"{m} {p.rsplit('/', 1)[-1]}" for m, p, _ in ROUTE_TABLE]
@@ -167,7 +168,7 @@ class Case:
 
     @property
     def method(self) -> str:
-        return "GET" if self.action == "screenshot" else "POST"
+        return "GET" if self.action in ("screenshot", "accessibility") else "POST"
 
 
 def _json_equals(expected: dict[str, Any]) -> Callable[[Reply], None]:
@@ -199,6 +200,13 @@ def _png(reply: Reply) -> None:
     assert reply.headers["ETag"]
 
 
+def _tree(reply: Reply) -> None:
+    # a local desktop runs a session bus, on which the accessibility bus starts on demand: a
+    # tree (its active window is the xterm, which exports none), not a 503
+    assert reply.status == 200, reply.body
+    assert reply.json["root"]["role"] in ("window", "desktop frame") and reply.json["skipped"] == []
+
+
 def _chat_relayed(reply: Reply) -> None:
     assert reply.status == 200, reply.body
     assert reply.json["response"].strip() == "got: hello é"
@@ -214,6 +222,7 @@ CASES = [
     Case("bash", {"script": "a=hello\necho $a ✓"}, _ran("hello ✓\n")),
     Case("exec", {"argv": ["cat"], "stdin": "unchanged é ✓"}, _ran("unchanged é ✓")),
     Case("screenshot", None, _png),
+    Case("accessibility", None, _tree),
     Case("chat", {"message": "hello é"}, _chat_relayed),
 ]
 

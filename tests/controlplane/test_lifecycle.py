@@ -27,7 +27,7 @@ def plane(make_plane: Callable[..., Plane]) -> Plane:
 
 def test_a_desktop_has_its_processes_and_a_private_token(plane: Plane) -> None:
     runtime = plane.runtime(MAIN)
-    assert set(runtime["pids"]) == {"xvfb", "wm", "app0", "agent"}
+    assert set(runtime["pids"]) == {"xvfb", "dbus", "wm", "app0", "agent"}
     assert all(alive(pid) for pid in runtime["pids"].values())
     token_file = plane.state_dir(MAIN) / "agent.token"
     assert token_file.stat().st_mode & 0o777 == 0o600
@@ -56,7 +56,7 @@ def test_children_inherit_no_agent_settings_or_systemd_supervision(tmp_path: Pat
     try:
         other.wait_ready("dsk_env")
         pids = other.runtime("dsk_env")["pids"]
-        assert set(pids) == {"xvfb", "wm", "app0", "agent"}
+        assert set(pids) == {"xvfb", "dbus", "wm", "app0", "agent"}
         for name, pid in pids.items():
             environ = psutil.Process(pid).environ()
             leaked = sorted(k for k in environ if k in SUPERVISION_VARIABLES or k in ("BUREAU_AGENT_TOKEN", "XAUTHORITY"))

@@ -86,6 +86,7 @@ def test_control_files(control: Path) -> None:
     pyver = subprocess.run(["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True).stdout.strip()
     assert f"python{pyver}" in fields["Depends"]
     assert "libturbojpeg0 | libturbojpeg" in fields["Depends"]  # Debian's name or Ubuntu's: fast JPEG
+    assert "at-spi2-core" in fields["Depends"]  # the accessibility bus for GET /v1/accessibility
     for script in ("postinst", "prerm", "postrm"):
         assert stat.S_IMODE((control / script).stat().st_mode) == 0o755
         subprocess.run(["sh", "-n", str(control / script)], check=True)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from bureau_agent.doctor import report, run_checks
+from tests.support.a11y import A11ySession
 from tests.support.agent import agent_settings
 from tests.support.xvfb import Xvfb
 
@@ -19,6 +20,11 @@ def by_name(checks):  # type: ignore[no-untyped-def]
 
 
 def test_all_checks_pass_on_a_good_setup(xvfb: Xvfb, tmp_path: Path) -> None:
+    with A11ySession(xvfb):  # a desktop session: its accessibility bus is on the root window
+        _all_checks_pass(xvfb, tmp_path)
+
+
+def _all_checks_pass(xvfb: Xvfb, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("t" * 32)
     token_file.chmod(0o600)
@@ -28,14 +34,15 @@ def test_all_checks_pass_on_a_good_setup(xvfb: Xvfb, tmp_path: Path) -> None:
     )
     checks = run_checks(settings)
     names = [c.name for c in checks]
-    assert names == ["display", "xtest", "capture", "token", "token_file_mode", "heartbeat", "jpeg", "listen"]
+    assert names == ["display", "xtest", "capture", "accessibility", "token", "token_file_mode", "heartbeat", "jpeg", "listen"]
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     out = io.StringIO()
     assert report(checks, out) == 0
-    assert "8 ok, 0 failed" in out.getvalue() and "t" * 32 not in out.getvalue()
+    assert "9 ok, 0 failed" in out.getvalue() and "t" * 32 not in out.getvalue()
 
 
-def test_failures_each_come_with_a_fix(own_xvfb: Xvfb, tmp_path: Path) -> None:
+def test_failures_each_come_with_a_fix(own_xvfb: Xvfb, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
     own_xvfb.kill()
     token_file = tmp_path / "token"
     token_file.write_text("t" * 32)
@@ -50,7 +57,7 @@ def test_failures_each_come_with_a_fix(own_xvfb: Xvfb, tmp_path: Path) -> None:
         )
         checks = by_name(run_checks(settings))
     failed = {name for name, c in checks.items() if not c.ok}
-    assert failed == {"xauthority", "display", "token_file_mode", "heartbeat", "listen"}  # a bare socket is no agent
+    assert failed == {"xauthority", "display", "accessibility", "token_file_mode", "heartbeat", "listen"}  # a bare socket is no agent
     assert all(checks[name].fix for name in failed)
     assert "0644" in checks["token_file_mode"].detail and "chmod 600" in checks["token_file_mode"].fix
     assert "desktop id" in checks["heartbeat"].detail
