@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bureau_agent import __version__
-from bureau_agent.config import ConfigError, Settings, load_settings, resolve_token
+from bureau_agent.config import ConfigError, Settings, load_settings, resolve_heartbeat_token, resolve_token
 
 EXIT_CONFIG = 2
 
@@ -79,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return doctor(settings)
         token = resolve_token(settings)
+        heartbeat_token = resolve_heartbeat_token(settings, token)
     except ConfigError as exc:
         print(f"bureau-agent: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -86,5 +87,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bureau_agent.log import setup_logging
     from bureau_agent.server import serve
 
-    setup_logging(settings.log_level, secrets=settings.secret_values(token))
-    return asyncio.run(serve(settings, token))
+    setup_logging(settings.log_level, secrets=settings.secret_values(token, heartbeat_token))
+    return asyncio.run(serve(settings, token, heartbeat_token))

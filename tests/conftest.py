@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bureau_agent.app import create_app
+from bureau_agent.config import resolve_heartbeat_token
 from tests.support.agent import TOKEN, agent_settings
 from tests.support.xvfb import Xvfb
 
@@ -40,6 +41,9 @@ def make_agent(aiohttp_client: Callable[..., Any]) -> Callable[..., Any]:
     """make_agent(display, **settings) -> test client, for tests that need other settings."""
 
     async def make(display: str | None, token: str | None = TOKEN, **overrides: Any) -> TestClient:
-        return await aiohttp_client(create_app(agent_settings(display, token=token, **overrides), token, heartbeat_token=token))
+        settings = agent_settings(display, token=token, **overrides)
+        # resolved as the daemon's CLI does: required with a URL, never the agent token
+        heartbeat_token = resolve_heartbeat_token(settings, token, environ={})
+        return await aiohttp_client(create_app(settings, token, heartbeat_token=heartbeat_token))
 
     return make

@@ -20,6 +20,7 @@ from tests.support.control import FakeControlPlane, NotifySocket
 from tests.support.xvfb import Xvfb
 
 TOKEN = "server-test-token-" + "q" * 20
+HEARTBEAT_TOKEN = "server-test-beat-" + "b" * 20
 
 
 async def start_agent(display: str, heartbeat_url: str, output: int | None, **extra_env: str) -> asyncio.subprocess.Process:
@@ -31,6 +32,7 @@ async def start_agent(display: str, heartbeat_url: str, output: int | None, **ex
             "BUREAU_AGENT_CONFIG": "/dev/null",
             "BUREAU_AGENT_TOKEN": TOKEN,
             "BUREAU_AGENT_HEARTBEAT_URL": heartbeat_url,
+            "BUREAU_AGENT_HEARTBEAT_TOKEN": HEARTBEAT_TOKEN,
             "BUREAU_AGENT_DESKTOP_ID": "desk-srv",
             "BUREAU_AGENT_HEARTBEAT_INTERVAL_S": "300",
             **extra_env,
@@ -76,9 +78,9 @@ async def test_systemd_notify_lifecycle_with_a_last_beat(xvfb: Xvfb, tmp_path: P
     last = control_plane.beats[-1]
     assert last["state"] == "stopping" and last["desktopId"] == "desk-srv"
     assert [b["seq"] for b in control_plane.beats] == list(range(1, len(control_plane.beats) + 1))
-    assert control_plane.auth[-1] == f"Bearer {TOKEN}"
+    assert control_plane.auth[-1] == f"Bearer {HEARTBEAT_TOKEN}"  # its own credential, not the agent token
     text = output.decode()
-    assert TOKEN not in text
+    assert TOKEN not in text and HEARTBEAT_TOKEN not in text
     messages = [json.loads(line)["msg"] for line in text.splitlines() if line.strip()]
     assert messages.index("listening") < messages.index("stopping") < messages.index("stopped")
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from bureau_agent import appkeys
 from bureau_agent.appkeys import HEARTBEAT
 from bureau_agent.errors import DisplayUnavailable
-from tests.support.agent import AUTH, TOKEN
+from tests.support.agent import AUTH, HEARTBEAT_TOKEN, TOKEN
 from tests.support.control import FakeControlPlane
 from tests.support.xvfb import Xvfb
 
@@ -21,7 +21,7 @@ SPEC_KEYS = {
 }
 
 
-async def test_beats_agree_with_status_and_carry_the_agent_token(
+async def test_beats_agree_with_status_and_carry_the_heartbeat_credential_not_the_agent_token(
     make_agent: Callable[..., Any], xvfb: Xvfb, control_plane: FakeControlPlane
 ) -> None:
     client = await make_agent(xvfb.name, heartbeat_url=control_plane.url, desktop_id="desk-42")
@@ -32,7 +32,8 @@ async def test_beats_agree_with_status_and_carry_the_agent_token(
     assert beat["bootId"] == status["bootId"] and beat["version"] == status["version"]
     assert beat["display"] == status["display"] and beat["chat"] == status["chat"]
     assert set(beat["metrics"]) == set(status["metrics"]) and "systemUptimeS" in beat["metrics"]
-    assert control_plane.auth[0] == f"Bearer {TOKEN}"
+    assert control_plane.auth[0] == f"Bearer {HEARTBEAT_TOKEN}"
+    assert TOKEN not in control_plane.auth[0]  # whoever receives beats cannot drive the desktop
 
 
 async def test_no_heartbeat_without_a_url(make_agent: Callable[..., Any], xvfb: Xvfb) -> None:

@@ -119,12 +119,14 @@ async def test_xvfb_killed_and_restarted_under_load(rel_xvfb: Xvfb, spawn_agent:
 
 # -- the control plane -------------------------------------------------------------------------
 
+HEARTBEAT_TOKEN = "reliability-beat-0123456789"
 HEARTBEAT_FIELDS = {"desktopId", "state", "agentReady", "bootId", "seq", "version", "uptimeS", "display", "chat", "metrics", "sentAt"}
 
 
 def heartbeat_env(plane: ControlPlane, desktop_id: str) -> dict[str, str]:
     return {
         "BUREAU_AGENT_HEARTBEAT_URL": plane.url,
+        "BUREAU_AGENT_HEARTBEAT_TOKEN": HEARTBEAT_TOKEN,
         "BUREAU_AGENT_DESKTOP_ID": desktop_id,
         "BUREAU_AGENT_HEARTBEAT_INTERVAL_S": "1",
         "BUREAU_AGENT_HEARTBEAT_TIMEOUT_S": "1",
@@ -135,7 +137,7 @@ def check_beat(beat: Beat, agent: AgentProcess, desktop_id: str) -> None:
     assert isinstance(beat.body, dict), beat
     assert HEARTBEAT_FIELDS <= set(beat.body), f"missing {HEARTBEAT_FIELDS - set(beat.body)}"
     assert beat.body["desktopId"] == desktop_id
-    assert beat.authorization == f"Bearer {agent.token}"
+    assert beat.authorization == f"Bearer {HEARTBEAT_TOKEN}" != f"Bearer {agent.token}"
 
 
 async def probe_while(done: Callable[[], bool], agent: AgentProcess, session: aiohttp.ClientSession) -> list[Outcome]:
