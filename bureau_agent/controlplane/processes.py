@@ -48,15 +48,21 @@ async def end(proc: asyncio.subprocess.Process, grace_s: float) -> int | None:
     return proc.returncode
 
 
-async def read_display_number(read_fd: int, timeout_s: float) -> int:
-    """The display number Xvfb writes to its -displayfd pipe (read in a thread: it blocks)."""
-    def read_line() -> str:
-        # The thread owns the pipe: it returns at EOF once the X server is ended, then closes it.
+async def read_line(read_fd: int, timeout_s: float) -> str:
+    """The first line a child writes to the pipe read_fd (read in a thread: it blocks), stripped;
+    "" when the child closed it first."""
+    def read() -> str:
+        # The thread owns the pipe: it returns at EOF once the child is ended, then closes it.
         with os.fdopen(read_fd, "r") as reader:
             return reader.readline()
 
-    line = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, read_line), timeout_s)
-    text = line.strip()
+    line = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, read), timeout_s)
+    return line.strip()
+
+
+async def read_display_number(read_fd: int, timeout_s: float) -> int:
+    """The display number Xvfb writes to its -displayfd pipe."""
+    text = await read_line(read_fd, timeout_s)
     if not text.isdigit():
         raise RuntimeError("Xvfb exited before it reported a display number")
     return int(text)

@@ -193,6 +193,9 @@ class Plane:
     def agent_token(self, desktop_id: str) -> str:
         return (self.state_dir(desktop_id) / "agent.token").read_text().strip()
 
+    def heartbeat_token(self, desktop_id: str) -> str:
+        return (self.state_dir(desktop_id) / "heartbeat.token").read_text().strip()
+
     def agent_call(self, desktop_id: str, method: str, path: str, body: Any = None, raw: bytes | None = None) -> Reply:
         """The same call made directly to the desktop's agent, to compare with what the plane answers."""
         headers = {"Authorization": f"Bearer {self.agent_token(desktop_id)}"}
