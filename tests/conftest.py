@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from bureau_agent.app import create_app
 from bureau_agent.config import resolve_heartbeat_token
 from tests.support.agent import TOKEN, agent_settings
+from tests.support.users import desktop_user  # noqa: F401 - a real throwaway account, for every package here
 from tests.support.xvfb import Xvfb
 
 

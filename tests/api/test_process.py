@@ -342,5 +342,8 @@ async def test_root_agent_runs_commands_as_exec_user(make_agent: Callable[..., A
     secret = tmp_path / "secret"
     secret.write_text("root only")
     secret.chmod(0o600)
-    denied = await call(client, "exec", command="cat secret", cwd=str(tmp_path))
+    denied = await call(client, "exec", argv=["cat", str(secret)])
     assert denied["exitCode"] != 0 and "Permission denied" in denied["stderr"]
+    # tmp_path is root's: nobody cannot make it its working directory either
+    refused = await call(client, "exec", expect=400, command="cat secret", cwd=str(tmp_path))
+    assert refused["error"]["message"] == f"cwd {str(tmp_path)!r} is not a directory that nobody can enter."
