@@ -66,7 +66,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
         # Imported only here: the daemon never loads the tools it does not run.
-        run: Any = importlib.import_module(DELEGATED[argv[0]][0]).run
+        module = DELEGATED[argv[0]][0]
+        try:
+            run: Any = importlib.import_module(module).run
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):
+                raise
+            # the VM's .deb carries only the daemon (packaging/build-deb)
+            print(f"bureau-agent: {argv[0]} is not part of this installation (pip install bureau-agent has it)", file=sys.stderr)
+            return EXIT_CONFIG
         return int(run(argv[1:]))
     args = build_parser().parse_args(argv)
     if args.command == "version":
