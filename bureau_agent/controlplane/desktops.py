@@ -33,7 +33,7 @@ from bureau_agent.controlplane import processes
 from bureau_agent.controlplane.config import ControlPlaneConfig, DesktopConfig
 from bureau_agent.controlplane import xauth
 from bureau_agent.controlplane.liveness import Liveness
-from bureau_agent.controlplane.session import session_programs
+from bureau_agent.controlplane.session import session_env, session_programs
 from bureau_agent.controlplane.window_manager import wait_for_window_manager
 from bureau_agent.system.sdnotify import SUPERVISION_VARIABLES
 
@@ -201,6 +201,7 @@ class LocalDesktop:
         await self._start_display()
         env = self._session_env()
         programs = session_programs(self.config)
+        env.update(session_env(self.config, self.state_dir))
         if programs.bus:
             env = await self._start_session_bus(env)
         for name, argv in programs.before_wm:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+from pathlib import Path
 
 from bureau_agent.controlplane.config import SESSIONS, DesktopConfig
 
 __all__ = ["SESSIONS", "SessionPrograms", "session_programs"]
 
 OPENBOX = ["openbox", "--sm-disable"]
+PANEL_DEFAULTS = Path("/etc/xdg/xfce4/panel/default.xml")
 # Debian and Ubuntu install it here; elsewhere it may be in /usr/lib/at-spi2-core.
 AT_SPI_LAUNCHERS = ("/usr/libexec/at-spi-bus-launcher", "/usr/lib/at-spi2-core/at-spi-bus-launcher")
 
@@ -48,3 +51,21 @@ def session_programs(config: DesktopConfig) -> SessionPrograms:
         window_manager=config.window_manager if config.window_manager is not None else list(OPENBOX),
         after_wm=(),
     )
+
+
+def session_env(config: DesktopConfig, state_dir: Path) -> dict[str, str]:
+    """Variables the session's programs need, after preparing what they read.
+
+    XFCE keeps its settings under XDG_CONFIG_HOME: each desktop gets its own (in its state
+    directory), so desktops do not share a panel layout nor write into the operator's home. The
+    panel's channel is seeded with the distribution's default layout; without it xfce4-panel
+    starts with a "first start" dialog over the screen instead of the panel.
+    """
+    if config.session != "xfce":
+        return {}
+    config_home = state_dir / "xdg-config"
+    channel = config_home / "xfce4/xfconf/xfce-perchannel-xml/xfce4-panel.xml"
+    if not channel.exists() and PANEL_DEFAULTS.exists():
+        channel.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PANEL_DEFAULTS, channel)
+    return {"XDG_CONFIG_HOME": str(config_home), "XDG_CACHE_HOME": str(state_dir / "xdg-cache"), "XDG_CURRENT_DESKTOP": "XFCE"}

@@ -334,3 +334,15 @@ def test_a_warning_when_listening_beyond_loopback_over_plain_http(tmp_path: Path
         lines = [json.loads(line) for line in plane.log_path.read_text().splitlines() if line.startswith("{")]
         warnings = [line for line in lines if "beyond loopback" in line.get("msg", "")]
         assert bool(warnings) == warned, lines
+
+
+def test_init_writes_the_session(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bureau_agent.controlplane import cli, config
+
+    assert cli.SESSIONS == config.SESSIONS  # the CLI's copy (it does not import the loader up front)
+    path = tmp_path / "cp.toml"
+    assert main(["control-plane", "init", "--config", str(path), "--session", "xfce"]) == 0
+    assert load_config(path).desktops[0].session == "xfce"
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["control-plane", "init", "--config", str(tmp_path / "other.toml"), "--session", "gnome"])
