@@ -106,6 +106,22 @@ async def test_env_is_added_to_the_session_environment(client: TestClient) -> No
     assert not [line for line in lines if line.startswith("BUREAU_AGENT_") and not line.startswith("BUREAU_AGENT_RUN_ID=")]
 
 
+async def test_no_agent_setting_reaches_the_child(make_agent: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The agent's own environment carries BUREAU_AGENT_* settings (a token, under a careless
+    # unit): set some before the agent starts, so that a leak would show.
+    monkeypatch.setenv("BUREAU_AGENT_TOKEN", "leaked-token-0123456789")
+    monkeypatch.setenv("BUREAU_AGENT_HEARTBEAT_TOKEN", "leaked-beat-0123456789")
+    monkeypatch.setenv("BUREAU_AGENT_EXEC_MAX_CONCURRENT", "3")
+    monkeypatch.setenv("KEPT_FOR_CONTRAST", "x")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    client = await make_agent(None)
+    data = await call(client, "exec", argv=["env"])
+    assert "leaked" not in data["stdout"]
+    lines = data["stdout"].splitlines()
+    assert [line.split("=", 1)[0] for line in lines if line.startswith("BUREAU_AGENT_")] == ["BUREAU_AGENT_RUN_ID"]
+    assert "LANG=C.UTF-8" in lines  # an allow-listed variable of the agent does reach it
+
+
 async def test_display_comes_from_the_settings(make_agent: Callable[..., Any]) -> None:
     client = await make_agent(":42")
     data = await call(client, "exec", command='printf %s "$DISPLAY"')
