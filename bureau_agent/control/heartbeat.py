@@ -20,12 +20,12 @@ import collections
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from bureau_agent.aio import wait_event
 from bureau_agent.control.backoff import Backoff, Random, jittered
 from bureau_agent.control.client import BeatFailed, ControlPlaneClient
+from bureau_agent.timestamps import utc_timestamp
 
 log = logging.getLogger("bureau_agent.heartbeat")
 
@@ -37,7 +37,7 @@ Clock = Callable[[], float]
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_timestamp(timespec="milliseconds")
 
 
 class Heartbeat:

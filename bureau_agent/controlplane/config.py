@@ -29,12 +29,12 @@ import re
 import stat
 import tempfile
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bureau_agent.config import ConfigError, Field, _coerce, split_listen, tomllib
 from bureau_agent.controlplane.keys import ApiKey, KeyConfigError, key_from_config
+from bureau_agent.timestamps import utc_timestamp
 
 MiB = 1024 * 1024
 SESSIONS = ("openbox", "xfce")  # what controlplane/session.py starts for each
@@ -80,7 +80,7 @@ class ControlPlaneConfig:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc_timestamp()
 
 
 def parse_document(text: str, path: Path) -> dict[str, Any]:
