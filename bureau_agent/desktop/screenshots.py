@@ -20,7 +20,7 @@ import logging
 import xxhash
 
 from bureau_agent.desktop.capture import Capturer, Cursor, Frame
-from bureau_agent.desktop.encode import DEFAULT_QUALITY, MEDIA_TYPES, Region, encode_sized, fit, release_memory
+from bureau_agent.desktop.encode import DEFAULT_QUALITY, MEDIA_TYPES, Region, encode_sized, fit, keep_freed_blocks, release_memory
 from bureau_agent.errors import OutOfBounds
 
 log = logging.getLogger("bureau_agent.screenshots")
@@ -94,6 +94,7 @@ class Screenshots:
         idle_release_s: float = IDLE_RELEASE_S,
     ) -> None:
         self.capturer = capturer
+        keep_freed_blocks()  # the encodes below are what the kept blocks are for
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="encode")
         self._cache = _Cache(cache_bytes)
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
