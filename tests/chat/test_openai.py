@@ -259,3 +259,26 @@ def test_completion_with_content_parts() -> None:
 def test_completion_without_text(raw: bytes, reason: str) -> None:
     with pytest.raises(ChatUnavailable, match=reason):
         parse_completion(raw)
+
+
+async def test_a_probe_that_raises_does_not_end_the_probing(fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture) -> None:
+    # An unforeseen exception in one probe (not a network error, which probe() turns into False)
+    # is logged; the next probe still runs and reachability still follows the server.
+    from bureau_agent.chat.openai import OpenAIBackend
+
+    backend = OpenAIBackend(fake_openai.url, api_key=None, model="m", stream=False, max_reply_bytes=1 << 20, check_interval_s=0.05)
+    real_probe, calls = backend.probe, []
+
+    async def flaky() -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("an unforeseen probe failure")
+        return await real_probe()
+
+    backend.probe = flaky  # type: ignore[method-assign]
+    await backend.start()
+    try:
+        await wait_for(lambda: backend.reachable(), timeout_s=10)
+    finally:
+        await backend.close()
+    assert len(calls) >= 2 and "chat probe failed" in caplog.text
