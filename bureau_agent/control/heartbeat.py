@@ -25,6 +25,7 @@ from typing import Any
 from bureau_agent.aio import wait_event
 from bureau_agent.control.backoff import Backoff, Random, jittered
 from bureau_agent.control.client import BeatFailed, ControlPlaneClient
+from bureau_agent.status import StatusDocument
 from bureau_agent.timestamps import utc_timestamp
 
 log = logging.getLogger("bureau_agent.heartbeat")
@@ -32,7 +33,7 @@ log = logging.getLogger("bureau_agent.heartbeat")
 STOPPING_BEAT_TIMEOUT_S = 2.0
 STARTING, READY, DEGRADED, STOPPING = "starting", "ready", "degraded", "stopping"
 
-Snapshot = Callable[[], dict[str, Any]]
+Snapshot = Callable[[], StatusDocument]  # the status document, as /v1/status shows it
 Clock = Callable[[], float]
 
 
@@ -56,7 +57,7 @@ class Heartbeat:
     ) -> None:
         self.client = client
         self.desktop_id = desktop_id
-        self.snapshot = snapshot  # the agent's state as /v1/status shows it (snapshot_of)
+        self.snapshot = snapshot  # the agent's state as /v1/status shows it (snapshot.status_of)
         self.is_ready = is_ready  # cheap: agentReady alone, to notice changes between beats
         self.interval_s = interval_s
         self.random = random
@@ -133,20 +134,13 @@ class Heartbeat:
     # -- beats -----------------------------------------------------------------------------
 
     def body(self) -> dict[str, Any]:
-        snap = self.snapshot()
-        ready = bool(snap["agentReady"])
+        status = self.snapshot()
         self.seq += 1
         return {
             "desktopId": self.desktop_id,
-            "state": self.state_for(ready),
-            "agentReady": ready,
-            "bootId": snap["bootId"],
+            "state": self.state_for(status.agent_ready),
+            **status.beat_fields(),  # agentReady, bootId, version, uptimeS, display, chat, metrics
             "seq": self.seq,
-            "version": snap["version"],
-            "uptimeS": snap["uptimeS"],
-            "display": snap["display"],
-            "chat": snap["chat"],
-            "metrics": snap["metrics"],
             "sentAt": utc_now(),
         }
 

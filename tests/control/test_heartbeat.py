@@ -1,6 +1,6 @@
 """The heartbeat loop against a real fake control plane, with injected random sources.
 
-The snapshot is a plain dict here (the app-level tests use the real one): what is tested is
+The status document is built by hand here (the app-level tests use the real one): what is tested is
 when beats go out and what they carry.
 """
 
@@ -16,6 +16,7 @@ from aiohttp import web
 from bureau_agent.control.backoff import Backoff
 from bureau_agent.control.client import ControlPlaneClient
 from bureau_agent.control.heartbeat import Heartbeat
+from bureau_agent.status import StatusDocument
 from tests.support.control import FakeControlPlane
 
 TOKEN = "hb-token-0123456789abcdef"
@@ -31,17 +32,17 @@ class Agent:
     def __init__(self, ready: bool = True) -> None:
         self.ready = ready
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "agentReady": self.ready,
-            "version": "9.9.9",
-            "bootId": "boot-1",
-            "startedAt": "2026-01-01T00:00:00Z",
-            "uptimeS": 1.5,
-            "display": {"name": ":9", "connected": self.ready, "width": 10, "height": 10},
-            "chat": {"configured": False, "reachable": False},
-            "metrics": {"cpuPercent": 1.0},
-        }
+    def snapshot(self) -> StatusDocument:
+        return StatusDocument(
+            agent_ready=self.ready,
+            version="9.9.9",
+            boot_id="boot-1",
+            started_at="2026-01-01T00:00:00Z",
+            uptime_s=1.5,
+            display={"name": ":9", "connected": self.ready, "width": 10, "height": 10},
+            chat={"configured": False, "reachable": False},
+            metrics={"cpuPercent": 1.0},
+        )
 
 
 @pytest.fixture
@@ -208,7 +209,7 @@ async def test_a_broken_snapshot_is_logged_and_retried(control_plane: FakeContro
     calls = {"n": 0}
     real = agent.snapshot
 
-    def flaky() -> dict[str, Any]:
+    def flaky() -> StatusDocument:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("psutil hiccup")
