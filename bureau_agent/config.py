@@ -115,18 +115,73 @@ FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 MIN_MASKED_CHARS = 4
 
 
-@dataclasses.dataclass
 class Settings:
-    """The resolved settings. Unknown attribute access is a bug, so values live in a dict."""
+    """The resolved settings, one typed attribute per field of FIELDS (declared below, checked
+    against FIELDS by tests/test_config.py), so that a misspelt setting fails type-checking, and
+    at run time raises AttributeError, instead of reading as Any. `values` holds the same by
+    name, `sources` where each came from (default, a file, $VARIABLE, flag)."""
 
-    values: dict[str, Any]
-    sources: dict[str, str]
+    listen: str
+    display: str | None
+    xauthority: str | None
+    token: str | None
+    token_file: str | None
+    dev: bool
+    log_level: str
+    max_body_bytes: int
+    shutdown_grace_s: float
+    desktop_id: str | None
+    heartbeat_url: str | None
+    heartbeat_token: str | None
+    heartbeat_token_file: str | None
+    heartbeat_allow_http: bool
+    heartbeat_interval_s: float
+    heartbeat_timeout_s: float
+    heartbeat_startup_grace_s: float
+    exec_max_concurrent: int
+    exec_output_limit_bytes: int
+    exec_default_timeout_ms: int
+    exec_max_timeout_ms: int
+    exec_kill_grace_ms: int
+    exec_user: str | None
+    python: str
+    screenshot_cache_bytes: int
+    screenshot_max_concurrent: int
+    input_click_interval_ms: int
+    input_mapping_pause_ms: int
+    input_mapping_settle_ms: int
+    input_mapping_restore_ms: int
+    input_drag_duration_ms: int
+    chat_backend: str
+    chat_url: str | None
+    chat_api_key: str | None
+    chat_model: str
+    chat_stream: bool
+    chat_history_turns: int
+    chat_command: list[str] | None
+    chat_input: str
+    chat_reply_field: str | None
+    chat_session_field: str | None
+    chat_new_session_args: list[str] | None
+    chat_resume_args: list[str] | None
+    chat_cwd: str | None
+    chat_env: list[str] | None
+    chat_timeout_ms: int
+    chat_max_timeout_ms: int
+    chat_max_concurrent: int
+    chat_max_message_chars: int
+    chat_max_reply_bytes: int
+    chat_max_conversations: int
+    chat_check_interval_s: float
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["values"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def __init__(self, values: dict[str, Any], sources: dict[str, str]) -> None:
+        self.values = values
+        self.sources = sources
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    def __repr__(self) -> str:
+        return f"Settings({self.redacted()!r})"
 
     @property
     def listen_host(self) -> str:
@@ -341,6 +396,11 @@ def load_settings(
         raise ConfigError("chat_timeout_ms: larger than chat_max_timeout_ms")
     parse_umask(values["files_umask"])
     return Settings(values=values, sources=sources)
+
+
+def default_settings() -> Settings:
+    """Every setting at its default: no file, no environment, no flag."""
+    return Settings(values={f.name: f.default for f in FIELDS}, sources={f.name: "default" for f in FIELDS})
 
 
 def resolve_token(settings: Settings, environ: Mapping[str, str] | None = None) -> str | None:

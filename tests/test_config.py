@@ -260,3 +260,30 @@ def test_a_plain_http_heartbeat_url_is_refused_unless_loopback_or_allowed(url: s
             resolve_heartbeat_token(settings, AGENT_TOKEN, environ={})
     else:
         assert resolve_heartbeat_token(settings, AGENT_TOKEN, environ={}) == "beat-credential-0123456789"
+
+
+def test_settings_declare_one_typed_attribute_per_field() -> None:
+    import typing
+
+    from bureau_agent.config import FIELDS, Settings
+
+    hints = typing.get_type_hints(Settings)
+    declared = {name for name in hints if name not in ("values", "sources")}
+    assert declared == {f.name for f in FIELDS}
+    for field in FIELDS:
+        kinds = {str: str, int: int, float: float, bool: bool, list: list[str]}
+        expected = kinds[field.kind] if field.default is not None else kinds[field.kind] | None
+        assert hints[field.name] == expected, field.name
+    settings = load_settings(environ={}, overrides={"config": "/dev/null"})
+    assert settings.exec_max_concurrent == 8 and settings.heartbeat_url is None
+    with pytest.raises(AttributeError):
+        settings.exec_max_concurent  # type: ignore[attr-defined]  # a typo is an error, not Any
+    assert "secret" not in repr(load_settings(environ={"BUREAU_AGENT_TOKEN": "secret-token-0123456789"}, overrides={"config": "/dev/null"}))
+
+
+def test_input_settings_come_from_the_settings_with_the_registrys_defaults() -> None:
+    from bureau_agent.desktop.input_service import InputSettings
+
+    assert InputSettings() == InputSettings.from_settings(load_settings(environ={}, overrides={"config": "/dev/null"}))
+    tuned = load_settings(environ={"BUREAU_AGENT_INPUT_CLICK_INTERVAL_MS": "40"}, overrides={"config": "/dev/null"})
+    assert InputSettings.from_settings(tuned).click_interval_ms == 40
