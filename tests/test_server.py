@@ -13,10 +13,12 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import psutil
 import pytest
 from aiohttp import web
 
 from tests.support.control import FakeControlPlane, NotifySocket
+from tests.support.wait import wait_until
 from tests.support.xvfb import Xvfb
 
 TOKEN = "server-test-token-" + "q" * 20
@@ -136,7 +138,12 @@ async def test_sigterm_answers_the_call_in_flight_before_the_last_beat(xvfb: Xvf
                     return resp.status
 
             in_flight = asyncio.ensure_future(call())
-            await asyncio.sleep(0.5)  # the command is running
+            agent = psutil.Process(proc.pid)  # the command is running: its `sleep 30` is there
+
+            def running() -> bool:
+                return any(p.name() == "sleep" for p in agent.children(recursive=True))
+
+            await wait_until(running, timeout_s=10, what="the command to run")
             proc.send_signal(signal.SIGTERM)
             status = await asyncio.wait_for(in_flight, 15)
         await asyncio.wait_for(proc.wait(), 15)

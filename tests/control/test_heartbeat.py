@@ -17,6 +17,7 @@ from bureau_agent.control.backoff import Backoff
 from bureau_agent.control.client import ControlPlaneClient
 from bureau_agent.control.heartbeat import Heartbeat
 from bureau_agent.status import StatusDocument
+from tests.support.wait import wait_until
 from tests.support.control import FakeControlPlane
 
 TOKEN = "hb-token-0123456789abcdef"
@@ -134,12 +135,13 @@ async def test_during_backoff_a_change_waits_for_the_next_attempt(control_plane:
     hb = make_heartbeat(agent, interval_s=300, backoff=backoff)
     hb.start()
     await control_plane.wait_count(1)
+    # the event that proves the state: the loop has chosen the backoff delay and sleeps it out
+    await wait_until(lambda: [reason for reason, _ in hb.delays] == ["backoff"], timeout_s=5, what="the backoff delay")
     agent.ready = False
     hb.changed()
-    await asyncio.sleep(0.5)
-    assert len(control_plane.beats) == 1  # not hammering a failing control plane
-    beat = await control_plane.wait_for(lambda b: not b["agentReady"], timeout=3)
-    assert beat["seq"] == 2
+    assert not hb._wake.is_set()  # a change does not cut a backoff short: no hammering a failing plane
+    beat = await control_plane.wait_for(lambda b: not b["agentReady"], timeout=5)
+    assert beat["seq"] == 2 and control_plane.beats.index(beat) == 1  # no beat in between
 
 
 async def test_the_control_plane_sets_the_interval(control_plane: FakeControlPlane, make_heartbeat: Any) -> None:
