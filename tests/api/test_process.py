@@ -18,24 +18,9 @@ from aiohttp.test_utils import TestClient
 
 from bureau_agent.appkeys import RUNNER
 from tests.support.agent import AUTH
+from tests.support.procs import gone, wait_gone
 
 MiB = 1024 * 1024
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-async def wait_gone(pids: list[int], within_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while not all(gone(p) for p in pids):
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 
 from bureau_agent.controlplane.keys import CAPABILITIES, generate_key, hash_key
-from tests.support.agentproc import free_port
+from tests.support.procs import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BOOT_TIMEOUT_S = 40.0

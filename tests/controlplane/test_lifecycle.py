@@ -17,7 +17,7 @@ from bureau_agent.controlplane.keys import CAPABILITIES
 from bureau_agent.system.sdnotify import SUPERVISION_VARIABLES
 from tests.controlplane.conftest import IDLE, MAIN
 from tests.controlplane.support import Plane, wait_for
-from tests.support.chat import alive
+from tests.support.procs import alive
 
 CLICK = {"x": 5, "y": 5}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.screenshots import Screenshots, ShotOptions

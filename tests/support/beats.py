@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support.agentproc import free_port
+from tests.support.procs import free_port
 
 
 @dataclasses.dataclass(frozen=True)
