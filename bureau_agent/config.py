@@ -173,6 +173,10 @@ class Settings:
     chat_max_reply_bytes: int
     chat_max_conversations: int
     chat_check_interval_s: float
+    files_max_upload_bytes: int
+    files_max_entries: int
+    files_max_concurrent: int
+    files_umask: str
 
     def __init__(self, values: dict[str, Any], sources: dict[str, str]) -> None:
         self.values = values
