@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,6 +79,19 @@ def test_commands_run_as_the_user_and_cannot_read_the_token(root_agent: AgentPro
     denied = _exec(root_agent, argv=["cat", str(token_file)])
     assert denied["exitCode"] != 0 and "Permission denied" in denied["stderr"]
     assert root_agent.token not in denied["stdout"] + denied["stderr"]
+
+    # nor through /v1/files, which reads with the same user's rights
+    def read_file(path: Path) -> tuple[int, bytes]:
+        request = urllib.request.Request(f"{root_agent.url}/v1/files?path={urllib.parse.quote(str(path))}", headers=root_agent.auth)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    assert read_file(readable) == (200, b"for everyone")
+    status, body = read_file(token_file)
+    assert status == 403 and root_agent.token.encode() not in body
 
 
 def test_the_agents_environment_is_not_readable_by_the_users_commands(root_agent: AgentProcess, desktop_user: TestUser) -> None:
