@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import psutil
+
+from devsupport.net import free_port
+
+__all__ = ["alive", "free_port", "gone", "wait_gone"]
 
 
 def gone(pid: int) -> bool:
@@ -29,10 +32,3 @@ async def wait_gone(pids: list[int], within_s: float = 5.0) -> bool:
             return False
         await asyncio.sleep(0.02)
     return True
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free right now on host (a test binding it later may, rarely, lose a race)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
