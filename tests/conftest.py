@@ -11,8 +11,11 @@ from aiohttp.test_utils import TestClient
 from bureau_agent.app import create_app
 from bureau_agent.config import resolve_heartbeat_token
 from tests.support.agent import TOKEN, agent_settings
-from tests.support.users import desktop_user  # noqa: F401 - a real throwaway account, for every package here
 from tests.support.xvfb import Xvfb
+
+# Shared fixtures, registered once here instead of imported (with noqa) by each test module:
+# the input display, its recorder, sink and service; the chat fakes; a real throwaway account.
+pytest_plugins = ("tests.support.inputx", "tests.support.chat", "tests.support.users")
 
 
 @pytest.fixture(scope="session")

@@ -82,16 +82,22 @@ def test_the_panel_is_on_the_screen(plane: Plane) -> None:
 
     bar = wait_for(panel, "a viewable xfce4-panel", timeout=20)
     wait_for(lambda: any(w["class"] == "Xfdesktop" for w in _windows(plane)), "xfdesktop", timeout=20)
-    reply = plane.call("GET", f"/v1/desktops/{DESKTOP}/screenshot")
-    assert reply.status == 200
-    image = Image.open(io.BytesIO(reply.body)).convert("RGB")
-    assert image.size == (1280, 800)
-    # the panel's band against a band of plain desktop of the same size, away from the panels
-    strip = image.crop((bar["x"], bar["y"], bar["x"] + bar["w"], bar["y"] + bar["h"]))
-    middle = image.crop((0, 400, bar["w"], 400 + bar["h"]))
-    assert strip.tobytes() != middle.tobytes()
-    colours = strip.getcolors(maxcolors=1 << 20)
-    assert colours is not None and len(colours) > 1  # the panel draws something (buttons, clock), not a flat fill
+
+    def panel_band() -> tuple[Image.Image, Image.Image] | None:
+        """The panel's band of a screenshot and a band of plain desktop of the same size, once
+        the panel has painted (a mapped panel is black until it draws: seen under load)."""
+        reply = plane.call("GET", f"/v1/desktops/{DESKTOP}/screenshot")
+        assert reply.status == 200
+        image = Image.open(io.BytesIO(reply.body)).convert("RGB")
+        assert image.size == (1280, 800)
+        strip = image.crop((bar["x"], bar["y"], bar["x"] + bar["w"], bar["y"] + bar["h"]))
+        colours = strip.getcolors(maxcolors=1 << 20)
+        if colours is None or len(colours) < 2:  # not drawn yet (or a flat fill)
+            return None
+        return strip, image.crop((0, 400, bar["w"], 400 + bar["h"]))
+
+    strip, middle = wait_for(panel_band, "the panel to draw (buttons, clock: more than one colour)", timeout=30)
+    assert strip.tobytes() != middle.tobytes()  # and what it draws is not the desktop behind it
 
 
 def test_typing_reaches_a_terminal_under_xfwm4(plane: Plane, sink: Path) -> None:

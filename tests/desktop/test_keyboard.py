@@ -12,17 +12,7 @@ from bureau_agent.desktop.input_service import InputService
 from bureau_agent.desktop.keysymdef import KEYSYM_NAMES as K
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.input_service import InputSettings
-from tests.support.inputx import (  # noqa: F401
-    full_map,
-    input_xvfb,
-    keys_down,
-    recorder,
-    service,
-    set_layout,
-    sink,
-    wait_restored,
-    x_conn,
-)
+from tests.support.inputx import full_map, keys_down, set_layout, wait_restored
 from tests.support.wait import wait_until
 from tests.support.xrecorder import Recorder, XtermSink
 from tests.support.xvfb import Xvfb
