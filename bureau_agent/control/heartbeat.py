@@ -65,8 +65,7 @@ class Heartbeat:
         self.clock = clock
         self.startup_grace_s = startup_grace_s
         self.seq = 0
-        self.sent = 0
-        self.failed = 0
+        self.failed = 0  # failed beats so far: the log names the count, and says every tenth
         self.last_error: str | None = None
         # The delays the loop chose, newest last: for diagnostics and tests.
         self.delays: collections.deque[tuple[str, float]] = collections.deque(maxlen=64)
@@ -157,7 +156,6 @@ class Heartbeat:
                     log.warning("heartbeat failed", extra={"seq": body["seq"], "error": str(exc), "failures": self.failed})
                 self.last_error = str(exc)
                 return False
-            self.sent += 1
             if self.last_error is not None:
                 log.info("heartbeat recovered", extra={"seq": body["seq"]})
             self.last_error = None

@@ -122,7 +122,7 @@ async def test_500s_back_off_then_the_normal_interval_returns(control_plane: Fak
     delays = [delay for _, delay in list(hb.delays)[:5]]
     assert reasons == ["backoff", "backoff", "backoff", "interval", "interval"]
     assert delays == pytest.approx([0.05, 0.1, 0.2, 0.36, 0.36])
-    assert hb.failed == 3 and hb.sent >= 2 and hb.last_error is None and not backoff.failing
+    assert hb.failed == 3 and hb.last_error is None and not backoff.failing
 
 
 async def test_during_backoff_a_change_waits_for_the_next_attempt(control_plane: FakeControlPlane, make_heartbeat: Any) -> None:
@@ -165,7 +165,7 @@ async def test_garbage_replies_are_tolerated(control_plane: FakeControlPlane, ma
     hb = make_heartbeat(Agent(), interval_s=1, random=lambda: 0.0)
     hb.start()
     await control_plane.wait_count(2)
-    assert hb.interval_s == 1 and hb.failed == 0 and hb.sent >= 1
+    assert hb.interval_s == 1 and hb.failed == 0 and list(hb.delays)[0][0] == "interval"  # a success
 
 
 async def test_stop_sends_a_last_stopping_beat(control_plane: FakeControlPlane, make_heartbeat: Any) -> None:
