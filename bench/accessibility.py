@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from bench.measure import Budget, Row, Side, Unavailable, time_async, time_sync
-from tests.support.a11y import APPS, SYSTEM_PYTHON, A11ySession, ChromiumApp, chromium_binary, find, gtk_app, read_line
+from devsupport.a11y import APPS, SYSTEM_PYTHON, A11ySession, ChromiumApp, chromium_binary, find, gtk_app, read_line
 
 PAGE_ROWS = 170  # list items of the test page: about 1000 accessible nodes with Chromium's own
 WALKER = Path(__file__).parent / "pyatspi_walk.py"
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.agent import running_agent
     from bench.report import markdown_tables
     from bench.scene import make_workdir
-    from tests.support.xvfb import Xvfb
+    from devsupport.xvfb import Xvfb
 
     parser = argparse.ArgumentParser(prog="python -m bench.accessibility")
     parser.add_argument("--smoke", action="store_true")

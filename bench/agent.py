@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 
 from bench.measure import Unavailable
-from tests.support.agentproc import free_port
+from devsupport.net import free_port
 
 START_TIMEOUT_S = 20.0
 READY_GRACE_S = 1.0  # how long to wait for READY=1 once health answers

@@ -123,7 +123,7 @@ async def _measure(base_url: str, key: str, budget: Budget, shot_budget: Budget)
 
 def client_rows(budget: Budget, shot_budget: Budget) -> list[Row]:
     """Starts a control plane with one desktop, measures, stops it (blocking: run it off the loop)."""
-    from tests.controlplane.support import Plane
+    from devsupport.plane import Plane
 
     root = Path(tempfile.mkdtemp(prefix="bench-client-"))
     desktops = [{"id": DESKTOP, "name": "Bench", "autostart": True, "width": 1280, "height": 800, "apps": [["xterm"]]}]

@@ -31,7 +31,7 @@ import psutil
 from bench.agent import AgentProcess
 from bench.measure import Row, Side, Stat
 from bench.report import markdown_tables
-from tests.support.agentproc import free_port
+from devsupport.net import free_port
 
 SECTION = "files"
 MiB = 1024 * 1024
@@ -146,7 +146,7 @@ def http_server(directory: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 def files_rows_sync(agent_base: str, agent_pid: int, workdir: Path, mib: int, reps: int) -> list[Row]:
     from bureau_agent.controlplane.keys import CAPABILITIES
-    from tests.controlplane.support import Plane
+    from devsupport.plane import Plane
 
     size = mib * MiB
     src = workdir / "files-src.bin"
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("curl") is None:
         print("bench.files: curl is not installed (scripts/install-deps --test)", file=sys.stderr)
         return 2
-    from tests.support.xvfb import Xvfb
+    from devsupport.xvfb import Xvfb
 
     workdir = Path(tempfile.mkdtemp(prefix="bureau-bench-files-"))
     xvfb = Xvfb().start()

@@ -24,8 +24,8 @@ from PIL import Image, ImageDraw, ImageFilter
 from Xlib import X, display as xdisplay
 from Xlib.error import XError
 
-from tests.support.xrecorder import find_window
-from tests.support.xvfb import Xvfb
+from devsupport.xwindows import find_window
+from devsupport.xvfb import Xvfb
 
 WIDTH, HEIGHT = 1920, 1080
 PHOTO_BOX = (0, 0, 1280, 720)  # where clicks, drags and scrolls land: nothing there reacts

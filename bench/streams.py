@@ -21,8 +21,8 @@ import aiohttp
 from bench.measure import Budget, Row, Side, Stat
 from bench.report import markdown_tables
 from bureau_agent.controlplane.keys import CAPABILITIES
-from tests.controlplane.support import Plane
-from tests.support.fake_openai import FakeOpenAI
+from devsupport.plane import Plane
+from devsupport.fake_openai import FakeOpenAI
 
 DESKTOP = "dsk_bench"
 BUDGET = Budget(60, warmup=5, seconds=20)

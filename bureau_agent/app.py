@@ -41,7 +41,7 @@ from bureau_agent.desktop.readiness import Readiness
 from bureau_agent.httpkit.middleware import error_middleware
 from bureau_agent.httpkit.routes import Route
 from bureau_agent.inflight import InFlight
-from bureau_agent.snapshot import snapshot_of
+from bureau_agent.snapshot import status_of
 from bureau_agent.system.identity import Identity
 from bureau_agent.system.metrics import CpuSampler
 
@@ -93,7 +93,7 @@ def heartbeat_lifespan(heartbeat_token: str | None):  # type: ignore[no-untyped-
         heartbeat = Heartbeat(
             ControlPlaneClient(settings.heartbeat_url, heartbeat_token, settings.heartbeat_timeout_s),
             settings.desktop_id,
-            lambda: snapshot_of(app, cpu),
+            lambda: status_of(app, cpu),
             lambda: readiness.ready,
             interval_s=settings.heartbeat_interval_s,
             random=random.SystemRandom().random,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bureau_agent import __version__
-from bureau_agent.config import ConfigError, Settings, load_settings, resolve_token
+from bureau_agent.config import ConfigError, Settings, load_settings, resolve_heartbeat_token, resolve_token
 
 EXIT_CONFIG = 2
 
@@ -66,7 +66,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
         # Imported only here: the daemon never loads the tools it does not run.
-        run: Any = importlib.import_module(DELEGATED[argv[0]][0]).run
+        module = DELEGATED[argv[0]][0]
+        try:
+            run: Any = importlib.import_module(module).run
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):
+                raise
+            # the VM's .deb carries only the daemon (packaging/build-deb)
+            print(f"bureau-agent: {argv[0]} is not part of this installation (pip install bureau-agent has it)", file=sys.stderr)
+            return EXIT_CONFIG
         return int(run(argv[1:]))
     args = build_parser().parse_args(argv)
     if args.command == "version":
@@ -79,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return doctor(settings)
         token = resolve_token(settings)
+        heartbeat_token = resolve_heartbeat_token(settings, token)
     except ConfigError as exc:
         print(f"bureau-agent: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -86,5 +95,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bureau_agent.log import setup_logging
     from bureau_agent.server import serve
 
-    setup_logging(settings.log_level, secrets=settings.secret_values(token))
-    return asyncio.run(serve(settings, token))
+    setup_logging(settings.log_level, secrets=settings.secret_values(token, heartbeat_token))
+    return asyncio.run(serve(settings, token, heartbeat_token))

@@ -9,12 +9,14 @@ its prefix: `[heartbeat] url = "…"` is the setting `heartbeat_url`, and the en
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import ipaddress
 import json
 import math
 import os
 import shlex
 import sys
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -58,7 +60,11 @@ FIELDS: tuple[Field, ...] = (
     # At most 25: with the 2 s last beat it stays inside the unit's TimeoutStopSec=30.
     Field("shutdown_grace_s", float, 10.0, "how long calls in flight may finish on shutdown (at most 25: with the last beat it must end within the unit's TimeoutStopSec=30)", 0, 25),
     Field("desktop_id", str, None, "this desktop's id, sent in heartbeats"),
-    Field("heartbeat_url", str, None, "control-plane URL the heartbeat POSTs to"),
+    Field("heartbeat_url", str, None, "control-plane URL the heartbeat POSTs to (https://, unless loopback or heartbeat_allow_http)"),
+    # The heartbeat's own credential: whoever receives beats must not be able to drive the desktop.
+    Field("heartbeat_token", str, None, "heartbeat credential (development; prefer heartbeat_token_file)", secret=True),
+    Field("heartbeat_token_file", str, None, "file holding the heartbeat credential (required with heartbeat_url; never the agent token)"),
+    Field("heartbeat_allow_http", bool, False, "allow a plain-http heartbeat URL to a host that is not loopback (a trusted private link)"),
     Field("heartbeat_interval_s", float, 10.0, "seconds between heartbeats", 1, 300),
     Field("heartbeat_timeout_s", float, 5.0, "timeout of one heartbeat request", 0.1, 60),
     Field("heartbeat_startup_grace_s", float, 60.0, "seconds a never-ready agent reports `starting` before `degraded`", 0, 3600),
@@ -112,18 +118,78 @@ FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 MIN_MASKED_CHARS = 4
 
 
-@dataclasses.dataclass
 class Settings:
-    """The resolved settings. Unknown attribute access is a bug, so values live in a dict."""
+    """The resolved settings, one typed attribute per field of FIELDS (declared below, checked
+    against FIELDS by tests/test_config.py), so that a misspelt setting fails type-checking, and
+    at run time raises AttributeError, instead of reading as Any. `values` holds the same by
+    name, `sources` where each came from (default, a file, $VARIABLE, flag)."""
 
-    values: dict[str, Any]
-    sources: dict[str, str]
+    listen: str
+    display: str | None
+    xauthority: str | None
+    token: str | None
+    token_file: str | None
+    dev: bool
+    log_level: str
+    max_body_bytes: int
+    shutdown_grace_s: float
+    desktop_id: str | None
+    heartbeat_url: str | None
+    heartbeat_token: str | None
+    heartbeat_token_file: str | None
+    heartbeat_allow_http: bool
+    heartbeat_interval_s: float
+    heartbeat_timeout_s: float
+    heartbeat_startup_grace_s: float
+    exec_max_concurrent: int
+    exec_output_limit_bytes: int
+    exec_default_timeout_ms: int
+    exec_max_timeout_ms: int
+    exec_kill_grace_ms: int
+    exec_user: str | None
+    python: str
+    screenshot_cache_bytes: int
+    screenshot_max_concurrent: int
+    input_click_interval_ms: int
+    input_mapping_pause_ms: int
+    input_mapping_settle_ms: int
+    input_mapping_restore_ms: int
+    input_drag_duration_ms: int
+    chat_backend: str
+    chat_url: str | None
+    chat_api_key: str | None
+    chat_model: str
+    chat_stream: bool
+    chat_history_turns: int
+    chat_command: list[str] | None
+    chat_input: str
+    chat_reply_field: str | None
+    chat_session_field: str | None
+    chat_new_session_args: list[str] | None
+    chat_resume_args: list[str] | None
+    chat_cwd: str | None
+    chat_env: list[str] | None
+    chat_timeout_ms: int
+    chat_max_timeout_ms: int
+    chat_max_concurrent: int
+    chat_max_message_chars: int
+    chat_max_reply_bytes: int
+    chat_max_conversations: int
+    chat_check_interval_s: float
+    files_max_upload_bytes: int
+    files_max_entries: int
+    files_max_concurrent: int
+    files_umask: str
+    accessibility_timeout_ms: int
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["values"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def __init__(self, values: dict[str, Any], sources: dict[str, str]) -> None:
+        self.values = values
+        self.sources = sources
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    def __repr__(self) -> str:
+        return f"Settings({self.redacted()!r})"
 
     @property
     def listen_host(self) -> str:
@@ -133,15 +199,16 @@ class Settings:
     def listen_port(self) -> int:
         return split_listen(self.values["listen"])[1]
 
-    def secret_values(self, token: str | None = None) -> list[str]:
-        """Every text that log lines must mask: each secret field's value, and the resolved token.
+    def secret_values(self, *tokens: str | None) -> list[str]:
+        """Every text that log lines must mask: each secret field's value, and the resolved tokens
+        (the agent token and the heartbeat credential, which may come from files).
 
         A list (chat_env) gives each item, and each NAME=VALUE item its VALUE too, since a
         command line or error message may quote the value alone. Values shorter than
         MIN_MASKED_CHARS are left out: they cannot be credentials, and masking `1` would
         shred every line.
         """
-        found: list[str] = [token] if token else []
+        found: list[str] = [t for t in tokens if t]
         for field in FIELDS:
             value = self.values.get(field.name)
             if not field.secret or not value:
@@ -339,6 +406,11 @@ def load_settings(
     return Settings(values=values, sources=sources)
 
 
+def default_settings() -> Settings:
+    """Every setting at its default: no file, no environment, no flag."""
+    return Settings(values={f.name: f.default for f in FIELDS}, sources={f.name: "default" for f in FIELDS})
+
+
 def resolve_token(settings: Settings, environ: Mapping[str, str] | None = None) -> str | None:
     """The bearer token: `token`, else `token_file`, else systemd's LoadCredential `token`.
 
@@ -354,12 +426,7 @@ def resolve_token(settings: Settings, environ: Mapping[str, str] | None = None) 
             path = os.path.join(cred_dir, "token")
         if path:
             source = "token_file"
-            try:
-                token = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"token_file: cannot read {path}: {exc.strerror}") from None
-            except UnicodeDecodeError:
-                raise ConfigError(f"token_file: {path} is not UTF-8 text") from None
+            token = _read_secret_file(source, path)
     if token:
         if len(token) < 16:
             raise ConfigError(f"{source}: the token is shorter than 16 characters")
@@ -372,6 +439,61 @@ def resolve_token(settings: Settings, environ: Mapping[str, str] | None = None) 
         "token: no token configured; set BUREAU_AGENT_TOKEN_FILE (or token_file), "
         "or run with --dev on loopback"
     )
+
+
+def _read_secret_file(name: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{name}: {path} is not UTF-8 text") from None
+
+
+def check_heartbeat_url(settings: Settings) -> None:
+    """A heartbeat URL is https://, or plain http to a loopback host or with heartbeat_allow_http."""
+    url = settings.heartbeat_url
+    if not url:
+        return
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f"heartbeat_url: {url!r} is not an http(s) URL")
+    if parsed.scheme == "http" and not is_loopback(parsed.hostname) and not settings.heartbeat_allow_http:
+        raise ConfigError(
+            f"heartbeat_url: {url!r} is plain http to {parsed.hostname}, which is not loopback: "
+            "use https://, or set heartbeat_allow_http when the link to the control plane is trusted"
+        )
+
+
+def resolve_heartbeat_token(
+    settings: Settings, agent_token: str | None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The heartbeat's credential: `heartbeat_token`, else `heartbeat_token_file`, else systemd's
+    LoadCredential `heartbeat-token`. None when no heartbeat URL is set; otherwise it is
+    required, and never the agent token (whoever receives beats must not drive the desktop)."""
+    if not settings.heartbeat_url:
+        return None
+    check_heartbeat_url(settings)
+    token = settings.heartbeat_token
+    source = "heartbeat_token"
+    if not token:
+        path = settings.heartbeat_token_file
+        cred_dir = (os.environ if environ is None else environ).get("CREDENTIALS_DIRECTORY")
+        if not path and cred_dir and os.path.exists(os.path.join(cred_dir, "heartbeat-token")):
+            path = os.path.join(cred_dir, "heartbeat-token")
+        if path:
+            source = "heartbeat_token_file"
+            token = _read_secret_file(source, path)
+    if not token:
+        raise ConfigError(
+            "heartbeat_token_file: a heartbeat URL is set but no heartbeat credential; set "
+            "heartbeat_token_file (BUREAU_AGENT_HEARTBEAT_TOKEN_FILE) to a file holding it"
+        )
+    if len(token) < 16:
+        raise ConfigError(f"{source}: the heartbeat credential is shorter than 16 characters")
+    if agent_token is not None and hmac.compare_digest(token.encode(), agent_token.encode()):
+        raise ConfigError(f"{source}: the heartbeat credential must not be the agent token")
+    return token
 
 
 def is_loopback(host: str) -> bool:

@@ -2,8 +2,9 @@
 
 The display, XTest and capture checks are the very ones behind agentReady
 (desktop.readiness.desktop_checks), so doctor and the heartbeat cannot disagree. The rest is
-configuration: X authority, token (and its file's mode), heartbeat URL and desktop id, and
-whether the listen address can be bound. Exit status 0 when every check passes, 1 otherwise.
+configuration: X authority, token (its file's mode, and whether the desktop user could read it:
+the agent must run as root with exec_user, the token in a root-only file), heartbeat URL, its
+credential and desktop id, and whether the listen address can be bound. Exit status 0 when every check passes, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -20,18 +21,35 @@ from typing import TextIO
 
 from bureau_agent.accessibility.bus import FIX as FIX_ACCESSIBILITY
 from bureau_agent.accessibility.service import Accessibility
-from bureau_agent.config import ConfigError, Settings, resolve_token
+from bureau_agent.config import ConfigError, Settings, check_heartbeat_url, resolve_heartbeat_token, resolve_token
 from bureau_agent.desktop import jpeg
 from bureau_agent.desktop.bands import band_count
 from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.readiness import Check, desktop_checks
-from bureau_agent.process.environment import Session
+from bureau_agent.errors import AgentError
+from bureau_agent.process.environment import RunAs, Session
 
+UNIT_TOKEN_FILE = "/etc/bureau-agent/token"
+FIX_RUN_AS_ROOT = (
+    "run the agent as root (bureau-agent.service has no User=) with exec_user "
+    "(BUREAU_AGENT_EXEC_USER) set to the desktop user"
+)
+FIX_HEARTBEAT_TOKEN = (
+    "write the heartbeat credential the control plane gave this desktop to /etc/bureau-agent/heartbeat-token "
+    "(mode 0600) and set heartbeat_token_file (BUREAU_AGENT_HEARTBEAT_TOKEN_FILE) to it"
+)
 FIX_TOKEN = (
     "write a random token (for example `openssl rand -hex 32`) to /etc/bureau-agent/token with mode 0600 "
     "(bureau-agent.service loads it with LoadCredential), or set BUREAU_AGENT_TOKEN_FILE"
 )
+
+
+def _agent_token(settings: Settings) -> str | None:
+    try:
+        return resolve_token(settings)
+    except ConfigError:
+        return None  # reported by the token check
 
 
 async def _desktop_checks(settings: Settings) -> list[Check]:
@@ -70,6 +88,54 @@ def _xauthority_check(settings: Settings) -> Check | None:
     return Check("xauthority", True, f"{path} is readable")
 
 
+def _token_path(settings: Settings) -> str | None:
+    """The file the token comes from: token_file, systemd's credential, or the file the unit's
+    LoadCredential reads (doctor run by hand, outside the unit)."""
+    if settings.token_file:
+        return str(settings.token_file)
+    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    if cred_dir and os.path.exists(os.path.join(cred_dir, "token")):
+        return os.path.join(cred_dir, "token")
+    return UNIT_TOKEN_FILE if os.path.exists(UNIT_TOKEN_FILE) else None
+
+
+def readable_by(path: str, user: RunAs) -> bool:
+    """Whether user may read path, by its owner, group and mode (root reads everything)."""
+    info = os.stat(path)
+    if user.uid == 0:
+        return True
+    if info.st_uid == user.uid:
+        return bool(info.st_mode & stat.S_IRUSR)
+    if info.st_gid == user.gid or info.st_gid in user.groups:
+        return bool(info.st_mode & stat.S_IRGRP)
+    return bool(info.st_mode & stat.S_IROTH)
+
+
+def _reach_check(settings: Settings, path: str | None) -> Check:
+    """Nothing the desktop user runs may read the token (agent-api.md, "Authentication")."""
+    if os.geteuid() != 0:
+        me = RunAs.current()
+        return Check(
+            "token_reach", False,
+            f"the agent runs as {me.name}, the user its commands run as: they can read its token and its environment",
+            FIX_RUN_AS_ROOT,
+        )  # fmt: skip
+    if not settings.exec_user:
+        return Check("token_reach", False, "the agent is root and no exec_user is set: commands would run as root", FIX_RUN_AS_ROOT)
+    try:
+        user = RunAs.lookup(settings.exec_user)
+    except AgentError as exc:
+        return Check("token_reach", False, exc.message, "set exec_user to the desktop user's name")
+    if settings.sources.get("token", "").startswith("$"):
+        return Check(
+            "token_reach", False, f"the token is in the agent's environment ({settings.sources['token']})",
+            "put it in a 0600 root file (/etc/bureau-agent/token, loaded by LoadCredential) instead",
+        )  # fmt: skip
+    if path is not None and readable_by(path, user):
+        return Check("token_reach", False, f"{path} is readable by {user.name}, the desktop user", f"chown root:root {path} && chmod 600 {path}")
+    return Check("token_reach", True, f"commands run as {user.name}, who cannot read the token")
+
+
 def _token_checks(settings: Settings) -> list[Check]:
     try:
         token = resolve_token(settings)
@@ -78,11 +144,12 @@ def _token_checks(settings: Settings) -> list[Check]:
     if token is None:
         return [Check("token", True, "development mode: no token, loopback only")]
     checks = [Check("token", True, f"configured ({len(token)} characters)")]
-    path = settings.token_file
+    path = _token_path(settings)
     if path and os.path.exists(path):
         mode = stat.S_IMODE(os.stat(path).st_mode)
         ok = mode & 0o077 == 0
         checks.append(Check("token_file_mode", ok, f"{path} has mode {mode:04o}", f"chmod 600 {path}"))
+    checks.append(_reach_check(settings, path if path and os.path.exists(path) else None))
     return checks
 
 
@@ -91,8 +158,14 @@ def _heartbeat_check(settings: Settings) -> Check:
     if not url:
         return Check("heartbeat", True, "no heartbeat URL configured (heartbeats off)")
     parsed = urllib.parse.urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        return Check("heartbeat", False, f"{url!r} is not an http(s) URL", "set heartbeat_url (BUREAU_AGENT_HEARTBEAT_URL) to the control plane's heartbeat URL")
+    try:
+        check_heartbeat_url(settings)
+    except ConfigError as exc:
+        return Check("heartbeat", False, str(exc), "set heartbeat_url (BUREAU_AGENT_HEARTBEAT_URL) to the control plane's https:// heartbeat URL")
+    try:
+        resolve_heartbeat_token(settings, _agent_token(settings))
+    except ConfigError as exc:
+        return Check("heartbeat", False, str(exc), FIX_HEARTBEAT_TOKEN)
     if not settings.desktop_id:
         return Check("heartbeat", False, "heartbeat URL set but no desktop id", "set desktop_id (BUREAU_AGENT_DESKTOP_ID)")
     return Check("heartbeat", True, f"{parsed.scheme}://{parsed.hostname}{parsed.path} as desktop {settings.desktop_id}")

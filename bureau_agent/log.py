@@ -12,10 +12,11 @@ import json
 import logging
 import sys
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
+
+from bureau_agent.timestamps import utc_timestamp
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 MASK = "<redacted>"
@@ -44,7 +45,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": utc_timestamp(record.created, timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),

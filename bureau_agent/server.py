@@ -47,11 +47,11 @@ async def _watchdog(notifier: Notifier, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
 
 
-async def serve(settings: Settings, token: str | None) -> int:
+async def serve(settings: Settings, token: str | None, heartbeat_token: str | None = None) -> int:
     watchdog_s = watchdog_interval_s(os.environ)
     notifier = Notifier.from_environ()  # also removes NOTIFY_SOCKET etc. from what children inherit
     notifier.status("starting")
-    app = create_app(settings, token, heartbeat_token=token)
+    app = create_app(settings, token, heartbeat_token=heartbeat_token)
     runner = await start_listening(app, settings.listen_host, settings.listen_port, settings.shutdown_grace_s)
     if runner is None:
         notifier.status(f"cannot listen on {settings.listen}")

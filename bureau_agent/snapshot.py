@@ -1,27 +1,27 @@
-"""The agent's state as /v1/status shows it and the heartbeat sends it: built in one place.
-
-Below both the HTTP layer (api/system.py) and the control layer (control/lifespan.py), which
-each pass their own CpuSampler so that neither resets the other's CPU window.
+"""Building the status document (status.StatusDocument) from the app's services, once per
+reading: /v1/status (api/system.py) and the heartbeat (app.py hands it to control/) each call
+status_of with a CpuSampler of their own, so that neither resets the other's CPU window.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from bureau_agent import appkeys
+from bureau_agent.status import NOT_CONFIGURED_CHAT, StatusDocument
 from bureau_agent.system import metrics
 
-NOT_CONFIGURED_CHAT = {"configured": False, "reachable": False}
 
-
-def snapshot_of(app: web.Application, cpu: metrics.CpuSampler) -> dict[str, Any]:
+def status_of(app: web.Application, cpu: metrics.CpuSampler) -> StatusDocument:
     chat = app[appkeys.CHAT_STATUS].status() if appkeys.CHAT_STATUS in app else None
-    return {
-        "agentReady": app[appkeys.READINESS].ready,
-        **app[appkeys.IDENTITY].to_json(),
-        "display": app[appkeys.DISPLAY].state.to_json(),
-        "chat": chat or dict(NOT_CONFIGURED_CHAT),
-        "metrics": metrics.collect(cpu),
-    }
+    identity = app[appkeys.IDENTITY]
+    return StatusDocument(
+        agent_ready=app[appkeys.READINESS].ready,
+        version=identity.version,
+        boot_id=identity.boot_id,
+        started_at=identity.started_at,
+        uptime_s=identity.uptime_s(),
+        display=app[appkeys.DISPLAY].state.to_json(),
+        chat=chat or dict(NOT_CONFIGURED_CHAT),
+        metrics=metrics.collect(cpu),
+    )

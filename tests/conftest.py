@@ -9,8 +9,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bureau_agent.app import create_app
+from bureau_agent.config import resolve_heartbeat_token
 from tests.support.agent import TOKEN, agent_settings
 from tests.support.xvfb import Xvfb
+
+# Shared fixtures, registered once here instead of imported (with noqa) by each test module:
+# the input display, its recorder, sink and service; the chat fakes; a real throwaway account.
+pytest_plugins = ("tests.support.inputx", "tests.support.chat", "tests.support.users")
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +45,9 @@ def make_agent(aiohttp_client: Callable[..., Any]) -> Callable[..., Any]:
     """make_agent(display, **settings) -> test client, for tests that need other settings."""
 
     async def make(display: str | None, token: str | None = TOKEN, **overrides: Any) -> TestClient:
-        return await aiohttp_client(create_app(agent_settings(display, token=token, **overrides), token, heartbeat_token=token))
+        settings = agent_settings(display, token=token, **overrides)
+        # resolved as the daemon's CLI does: required with a URL, never the agent token
+        heartbeat_token = resolve_heartbeat_token(settings, token, environ={})
+        return await aiohttp_client(create_app(settings, token, heartbeat_token=heartbeat_token))
 
     return make

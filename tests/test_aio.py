@@ -35,3 +35,22 @@ async def test_a_failing_tick_is_logged_and_the_ticker_goes_on(caplog: pytest.Lo
     ticker.wake()
     await asyncio.sleep(0.05)
     assert calls == 2  # closed: no more ticks
+
+
+def test_listeners_are_told_in_order_and_one_that_raises_does_not_silence_the_rest(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from bureau_agent.listeners import Listeners
+
+    told: list[tuple[str, int]] = []
+    listeners: Listeners[int] = Listeners("test", logging.getLogger("test.listeners"))
+
+    def broken(value: int) -> None:
+        raise RuntimeError("broken listener")
+
+    listeners.add(lambda v: told.append(("first", v)))
+    listeners.add(broken)
+    listeners.add(lambda v: told.append(("last", v)))
+    listeners.notify(7)
+    assert told == [("first", 7), ("last", 7)]
+    assert "test listener failed" in caplog.text and "broken listener" in caplog.text

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from bureau_agent import __version__
 from tests.support.xvfb import Xvfb
+from tests.support.procs import free_port
 
 AGENT = [sys.executable, "-m", "bureau_agent"]
 
@@ -23,12 +23,6 @@ def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.Comple
     base["BUREAU_AGENT_CONFIG"] = "/dev/null"
     base.update(env or {})
     return subprocess.run(AGENT + args, env=base, capture_output=True, text=True, timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_version() -> None:

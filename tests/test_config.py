@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bureau_agent.config import ConfigError, load_settings, resolve_token
+from bureau_agent.config import ConfigError, load_settings, resolve_heartbeat_token, resolve_token
 
 
 def write_toml(tmp_path: Path, text: str) -> str:
@@ -203,3 +203,87 @@ def test_secret_values_are_every_secret_setting_and_the_token() -> None:
         "AGENT_KEY=env-secret-value", "env-secret-value", "DEBUG=1", "EMPTY=",
     }  # "1" and "" alone are no credential, and masking them would shred every line
     assert load_settings(environ={}, overrides={"config": "/dev/null"}).secret_values(None) == []
+
+
+AGENT_TOKEN = "agent-token-0123456789abcdef"
+
+
+def _beat_settings(**values: str) -> object:
+    return load_settings(environ={}, overrides={"config": "/dev/null", **values})
+
+
+def test_a_heartbeat_url_needs_a_credential_of_its_own(tmp_path: Path) -> None:
+    assert resolve_heartbeat_token(_beat_settings(), AGENT_TOKEN, environ={}) is None  # no URL: no beats
+    url = "https://control.example/v1/agents/heartbeat"
+    with pytest.raises(ConfigError, match="heartbeat_token_file: a heartbeat URL is set but no heartbeat credential"):
+        resolve_heartbeat_token(_beat_settings(heartbeat_url=url), AGENT_TOKEN, environ={})
+    path = tmp_path / "heartbeat-token"
+    path.write_text("beat-credential-0123456789\n")
+    settings = _beat_settings(heartbeat_url=url, heartbeat_token_file=str(path))
+    assert resolve_heartbeat_token(settings, AGENT_TOKEN, environ={}) == "beat-credential-0123456789"
+    # systemd's LoadCredential=heartbeat-token
+    (tmp_path / "creds").mkdir()
+    (tmp_path / "creds/heartbeat-token").write_text("credential-beat-0123456789")
+    creds = {"CREDENTIALS_DIRECTORY": str(tmp_path / "creds")}
+    assert resolve_heartbeat_token(_beat_settings(heartbeat_url=url), AGENT_TOKEN, environ=creds) == "credential-beat-0123456789"
+    dev = load_settings(environ={"BUREAU_AGENT_HEARTBEAT_TOKEN": "beat-from-env-0123456"}, overrides={"config": "/dev/null", "heartbeat_url": url})
+    assert resolve_heartbeat_token(dev, AGENT_TOKEN, environ={}) == "beat-from-env-0123456"
+    assert "beat-from-env-0123456" in dev.secret_values() and "beat-from-env" not in repr(dev.redacted())
+
+
+def test_the_heartbeat_credential_is_never_the_agent_token() -> None:
+    settings = _beat_settings(heartbeat_url="https://cp.example/beat", heartbeat_token=AGENT_TOKEN)
+    with pytest.raises(ConfigError, match="must not be the agent token"):
+        resolve_heartbeat_token(settings, AGENT_TOKEN, environ={})
+    short = _beat_settings(heartbeat_url="https://cp.example/beat", heartbeat_token="short")
+    with pytest.raises(ConfigError, match="shorter than 16"):
+        resolve_heartbeat_token(short, AGENT_TOKEN, environ={})
+
+
+@pytest.mark.parametrize(
+    "url, allow_http, refused",
+    [
+        ("https://cp.example/beat", False, False),
+        ("http://127.0.0.1:8700/beat", False, False),
+        ("http://[::1]:8700/beat", False, False),
+        ("http://localhost:8700/beat", False, False),
+        ("http://10.0.0.5:8700/beat", False, True),
+        ("http://cp.example/beat", False, True),
+        ("http://10.0.0.5:8700/beat", True, False),
+        ("ftp://cp.example/beat", True, True),
+    ],
+)
+def test_a_plain_http_heartbeat_url_is_refused_unless_loopback_or_allowed(url: str, allow_http: bool, refused: bool) -> None:
+    settings = _beat_settings(heartbeat_url=url, heartbeat_token="beat-credential-0123456789", heartbeat_allow_http=str(allow_http))
+    if refused:
+        with pytest.raises(ConfigError, match="heartbeat_url"):
+            resolve_heartbeat_token(settings, AGENT_TOKEN, environ={})
+    else:
+        assert resolve_heartbeat_token(settings, AGENT_TOKEN, environ={}) == "beat-credential-0123456789"
+
+
+def test_settings_declare_one_typed_attribute_per_field() -> None:
+    import typing
+
+    from bureau_agent.config import FIELDS, Settings
+
+    hints = typing.get_type_hints(Settings)
+    declared = {name for name in hints if name not in ("values", "sources")}
+    assert declared == {f.name for f in FIELDS}
+    for field in FIELDS:
+        kinds = {str: str, int: int, float: float, bool: bool, list: list[str]}
+        expected = kinds[field.kind] if field.default is not None else kinds[field.kind] | None
+        assert hints[field.name] == expected, field.name
+    settings = load_settings(environ={}, overrides={"config": "/dev/null"})
+    assert settings.exec_max_concurrent == 8 and settings.heartbeat_url is None
+    with pytest.raises(AttributeError):
+        settings.exec_max_concurent  # type: ignore[attr-defined]  # a typo is an error, not Any
+    assert "secret" not in repr(load_settings(environ={"BUREAU_AGENT_TOKEN": "secret-token-0123456789"}, overrides={"config": "/dev/null"}))
+
+
+def test_input_settings_come_from_the_settings_with_the_registrys_defaults() -> None:
+    from bureau_agent.desktop.input_service import InputSettings
+
+    assert InputSettings() == InputSettings.from_settings(load_settings(environ={}, overrides={"config": "/dev/null"}))
+    tuned = load_settings(environ={"BUREAU_AGENT_INPUT_CLICK_INTERVAL_MS": "40"}, overrides={"config": "/dev/null"})
+    assert InputSettings.from_settings(tuned).click_interval_ms == 40

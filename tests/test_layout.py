@@ -122,3 +122,15 @@ def test_serving_loads_neither_the_client_nor_the_mcp_sdk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_the_benchmark_does_not_import_the_tests_nor_they_it() -> None:
+    """What both need to stage a desktop (Xvfb, a free port, a window by title, a control plane)
+    is in devsupport/, at the top of the checkout."""
+    repo = PACKAGE.parent
+    for folder, forbidden in (("bench", ("tests",)), ("tests", ("bench",)), ("devsupport", ("tests", "bench"))):
+        found = {f"{path.relative_to(repo)}: {name}" for path in (repo / folder).rglob("*.py") for name in imports(path) if _matches(name, forbidden)}
+        if folder == "tests":  # the bench smoke test runs the benchmark: that one may import it
+            found = {f for f in found if not f.startswith("tests/test_bench_smoke.py")}
+        assert not found, folder
+    assert imports(repo / "bench" / "scene.py") & {"devsupport.xvfb", "devsupport.xwindows"}  # the rule sees real imports

@@ -13,13 +13,16 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import psutil
 import pytest
 from aiohttp import web
 
 from tests.support.control import FakeControlPlane, NotifySocket
+from tests.support.wait import wait_until
 from tests.support.xvfb import Xvfb
 
 TOKEN = "server-test-token-" + "q" * 20
+HEARTBEAT_TOKEN = "server-test-beat-" + "b" * 20
 
 
 async def start_agent(display: str, heartbeat_url: str, output: int | None, **extra_env: str) -> asyncio.subprocess.Process:
@@ -31,6 +34,7 @@ async def start_agent(display: str, heartbeat_url: str, output: int | None, **ex
             "BUREAU_AGENT_CONFIG": "/dev/null",
             "BUREAU_AGENT_TOKEN": TOKEN,
             "BUREAU_AGENT_HEARTBEAT_URL": heartbeat_url,
+            "BUREAU_AGENT_HEARTBEAT_TOKEN": HEARTBEAT_TOKEN,
             "BUREAU_AGENT_DESKTOP_ID": "desk-srv",
             "BUREAU_AGENT_HEARTBEAT_INTERVAL_S": "300",
             **extra_env,
@@ -76,9 +80,9 @@ async def test_systemd_notify_lifecycle_with_a_last_beat(xvfb: Xvfb, tmp_path: P
     last = control_plane.beats[-1]
     assert last["state"] == "stopping" and last["desktopId"] == "desk-srv"
     assert [b["seq"] for b in control_plane.beats] == list(range(1, len(control_plane.beats) + 1))
-    assert control_plane.auth[-1] == f"Bearer {TOKEN}"
+    assert control_plane.auth[-1] == f"Bearer {HEARTBEAT_TOKEN}"  # its own credential, not the agent token
     text = output.decode()
-    assert TOKEN not in text
+    assert TOKEN not in text and HEARTBEAT_TOKEN not in text
     messages = [json.loads(line)["msg"] for line in text.splitlines() if line.strip()]
     assert messages.index("listening") < messages.index("stopping") < messages.index("stopped")
 
@@ -134,7 +138,12 @@ async def test_sigterm_answers_the_call_in_flight_before_the_last_beat(xvfb: Xvf
                     return resp.status
 
             in_flight = asyncio.ensure_future(call())
-            await asyncio.sleep(0.5)  # the command is running
+            agent = psutil.Process(proc.pid)  # the command is running: its `sleep 30` is there
+
+            def running() -> bool:
+                return any(p.name() == "sleep" for p in agent.children(recursive=True))
+
+            await wait_until(running, timeout_s=10, what="the command to run")
             proc.send_signal(signal.SIGTERM)
             status = await asyncio.wait_for(in_flight, 15)
         await asyncio.wait_for(proc.wait(), 15)

@@ -11,8 +11,9 @@ from bureau_agent.httpkit.http import json_response
 from bureau_agent.httpkit.openapi import build_document
 from bureau_agent.api.feature import Feature
 from bureau_agent.httpkit.routes import Route
-from bureau_agent.snapshot import snapshot_of
-from bureau_agent.system.metrics import METRICS_SCHEMA, CpuSampler
+from bureau_agent.snapshot import status_of
+from bureau_agent.status import STATUS_SCHEMA
+from bureau_agent.system.metrics import CpuSampler
 
 
 
@@ -34,7 +35,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
-    return json_response(snapshot_of(request.app, request.app[appkeys.STATUS_CPU]))
+    return json_response(status_of(request.app, request.app[appkeys.STATUS_CPU]).to_json())
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -45,34 +46,6 @@ HEALTH_SCHEMA = {
     "type": "object",
     "required": ["status", "agentReady"],
     "properties": {"status": {"type": "string", "enum": ["ok"]}, "agentReady": {"type": "boolean"}},
-}
-
-STATUS_SCHEMA = {
-    "type": "object",
-    "required": ["agentReady", "version", "bootId", "startedAt", "uptimeS", "display", "chat", "metrics"],
-    "properties": {
-        "agentReady": {"type": "boolean"},
-        "version": {"type": "string"},
-        "bootId": {"type": "string"},
-        "startedAt": {"type": "string"},
-        "uptimeS": {"type": "number"},
-        "display": {
-            "type": "object",
-            "required": ["name", "connected", "width", "height"],
-            "properties": {
-                "name": {"type": "string", "nullable": True},
-                "connected": {"type": "boolean"},
-                "width": {"type": "integer"},
-                "height": {"type": "integer"},
-            },
-        },
-        "chat": {
-            "type": "object",
-            "required": ["configured", "reachable"],
-            "properties": {"configured": {"type": "boolean"}, "reachable": {"type": "boolean"}},
-        },
-        "metrics": METRICS_SCHEMA,
-    },
 }
 
 ROUTES = [

@@ -12,13 +12,13 @@ every real request updates it too; a request never waits for a probe.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from typing import Any
 
 import aiohttp
 
+from bureau_agent.aio import Ticker
 from bureau_agent.chat.backend import Backend, Deadline, OnDelta, dig, excerpt, within
 from bureau_agent.chat.conversations import Conversation
 from bureau_agent.errors import ChatUnavailable
@@ -50,7 +50,9 @@ class OpenAIBackend(Backend):
         self.check_interval_s = check_interval_s
         self._reachable = False
         self._session: aiohttp.ClientSession | None = None
-        self._probe_task: asyncio.Task[None] | None = None
+        # aio.Ticker: a probe that raises something unforeseen is logged and the next one runs,
+        # where a bare loop would die quietly and leave `reachable` stuck.
+        self._prober = Ticker("chat probe", self._check, check_interval_s, log)
 
     async def start(self) -> None:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -60,26 +62,22 @@ class OpenAIBackend(Backend):
             # that a black-holed address is "unreachable", not a chat timeout.
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S),
         )
-        self._probe_task = asyncio.create_task(self._probe_loop(), name="chat-probe")
+        self._prober.start()
+        self._prober.wake()  # the first probe at once, not after an interval
 
     async def close(self) -> None:
-        if self._probe_task is not None:
-            self._probe_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe_task
+        await self._prober.close()
         if self._session is not None:
             await self._session.close()
 
     def reachable(self) -> bool:
         return self._reachable
 
-    async def _probe_loop(self) -> None:
-        while True:
-            reachable = await self.probe()
-            if reachable != self._reachable:
-                log.info("chat backend reachability changed", extra={"backend": self.name, "reachable": reachable})
-            self._reachable = reachable
-            await asyncio.sleep(self.check_interval_s)
+    async def _check(self) -> None:
+        reachable = await self.probe()
+        if reachable != self._reachable:
+            log.info("chat backend reachability changed", extra={"backend": self.name, "reachable": reachable})
+        self._reachable = reachable
 
     async def probe(self) -> bool:
         """Any HTTP answer below 500 means a server is there (some have no /models: 404 is fine)."""

@@ -20,24 +20,25 @@ import collections
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from bureau_agent.aio import wait_event
 from bureau_agent.control.backoff import Backoff, Random, jittered
 from bureau_agent.control.client import BeatFailed, ControlPlaneClient
+from bureau_agent.status import StatusDocument
+from bureau_agent.timestamps import utc_timestamp
 
 log = logging.getLogger("bureau_agent.heartbeat")
 
 STOPPING_BEAT_TIMEOUT_S = 2.0
 STARTING, READY, DEGRADED, STOPPING = "starting", "ready", "degraded", "stopping"
 
-Snapshot = Callable[[], dict[str, Any]]
+Snapshot = Callable[[], StatusDocument]  # the status document, as /v1/status shows it
 Clock = Callable[[], float]
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_timestamp(timespec="milliseconds")
 
 
 class Heartbeat:
@@ -56,7 +57,7 @@ class Heartbeat:
     ) -> None:
         self.client = client
         self.desktop_id = desktop_id
-        self.snapshot = snapshot  # the agent's state as /v1/status shows it (snapshot_of)
+        self.snapshot = snapshot  # the agent's state as /v1/status shows it (snapshot.status_of)
         self.is_ready = is_ready  # cheap: agentReady alone, to notice changes between beats
         self.interval_s = interval_s
         self.random = random
@@ -64,8 +65,7 @@ class Heartbeat:
         self.clock = clock
         self.startup_grace_s = startup_grace_s
         self.seq = 0
-        self.sent = 0
-        self.failed = 0
+        self.failed = 0  # failed beats so far: the log names the count, and says every tenth
         self.last_error: str | None = None
         # The delays the loop chose, newest last: for diagnostics and tests.
         self.delays: collections.deque[tuple[str, float]] = collections.deque(maxlen=64)
@@ -133,20 +133,13 @@ class Heartbeat:
     # -- beats -----------------------------------------------------------------------------
 
     def body(self) -> dict[str, Any]:
-        snap = self.snapshot()
-        ready = bool(snap["agentReady"])
+        status = self.snapshot()
         self.seq += 1
         return {
             "desktopId": self.desktop_id,
-            "state": self.state_for(ready),
-            "agentReady": ready,
-            "bootId": snap["bootId"],
+            "state": self.state_for(status.agent_ready),
+            **status.beat_fields(),  # agentReady, bootId, version, uptimeS, display, chat, metrics
             "seq": self.seq,
-            "version": snap["version"],
-            "uptimeS": snap["uptimeS"],
-            "display": snap["display"],
-            "chat": snap["chat"],
-            "metrics": snap["metrics"],
             "sentAt": utc_now(),
         }
 
@@ -163,7 +156,6 @@ class Heartbeat:
                     log.warning("heartbeat failed", extra={"seq": body["seq"], "error": str(exc), "failures": self.failed})
                 self.last_error = str(exc)
                 return False
-            self.sent += 1
             if self.last_error is not None:
                 log.info("heartbeat recovered", extra={"seq": body["seq"]})
             self.last_error = None

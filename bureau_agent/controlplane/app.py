@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from bureau_agent import __version__
+from bureau_agent.config import is_loopback
 from bureau_agent.controlplane import dashboard, schemas
 from bureau_agent.controlplane.appkeys import CLIENT, CONFIG, DESKTOPS, EVENTS, KEYS, LIMITER, OPENAPI, ROUTES, SESSIONS
 from bureau_agent.controlplane.config import ControlPlaneConfig
@@ -34,7 +35,7 @@ from bureau_agent.controlplane.ratelimit import RateLimiter
 from bureau_agent.controlplane.routes import FORWARDS, Forward
 from bureau_agent.controlplane.sessions import COOKIE, SessionStore, cookie_request_refusal
 from bureau_agent.errors import Busy, InvalidRequest, NotFound, Unauthorized
-from bureau_agent.httpkit.auth import bearer_token, token_matches
+from bureau_agent.httpkit.auth import bearer_token
 from bureau_agent.httpkit.http import json_response, read_json
 from bureau_agent.httpkit.middleware import error_middleware, payload_too_large
 from bureau_agent.httpkit.routes import Route
@@ -215,10 +216,14 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def heartbeat(request: web.Request) -> web.Response:
+    # The credential first, the desktop second: an unauthenticated caller gets 401 whatever the
+    # id, so it cannot learn which ids exist (a 404 only answers a caller holding a credential).
+    sender = request.app[DESKTOPS].beat_sender(bearer_token(request))
+    if sender is None:
+        raise Unauthorized("This heartbeat does not carry a desktop's current heartbeat credential.")
     desktop = _desktop(request)
-    # constant time, and the same for a stopped desktop (no token) as for a wrong token
-    if not token_matches(bearer_token(request), desktop.token):
-        raise Unauthorized("This heartbeat does not carry the desktop's current agent token.")
+    if desktop is not sender:
+        raise Unauthorized("This heartbeat credential belongs to another desktop.")
     try:
         # A clone with its own cap: the limit also holds for a chunked body, which has no
         # Content-Length to check up front (read_json has no size parameter of its own).
@@ -355,6 +360,12 @@ async def serve(config: ControlPlaneConfig) -> int:
         return 1
     port = runner.addresses[0][1]
     base = heartbeat_base(config.listen_host, port)
+    if not is_loopback(config.listen_host):
+        log.warning(
+            "listening beyond loopback over plain HTTP: API keys and calls cross the network unencrypted; "
+            "listen on 127.0.0.1, or put a TLS proxy in front",
+            extra={"listen": config.listen},
+        )
     log.info("control plane listening", extra={"url": base, "desktops": len(app[DESKTOPS].desktops)})
     # Signal handlers before the desktops boot, so Ctrl-C during a boot still stops cleanly.
     stopped = asyncio.get_running_loop().create_task(wait_for_stop_signal())

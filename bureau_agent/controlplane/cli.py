@@ -18,6 +18,8 @@ from pathlib import Path
 from bureau_agent.config import ConfigError
 from bureau_agent.controlplane.keys import CAPABILITIES, ApiKey, generate_key, hash_key
 
+SESSIONS = ("openbox", "xfce")  # controlplane.config.SESSIONS, without importing the loader here
+
 DEFAULT_CONFIG = "control-plane.toml"
 EXIT_CONFIG = 2
 
@@ -33,6 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     init.add_argument("--desktop-id", help="id of the desktop (default: a random dsk_… id)")
     init.add_argument("--desktop-name", default="Local desktop")
     init.add_argument("--listen", default="127.0.0.1:8700")
+    init.add_argument("--session", default="openbox", choices=SESSIONS, help="openbox (light) or xfce (like production)")
     init.add_argument("--app", action="append", default=[], help="a program to start on the display (repeatable)")
     init.add_argument("--heartbeat-interval-s", type=float, default=10.0)
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -60,7 +63,10 @@ def _init(args: argparse.Namespace) -> int:
         print(f"bureau-agent: {path} exists; pass --force to overwrite it", file=sys.stderr)
         return EXIT_CONFIG
     desktop_id = args.desktop_id or "dsk_" + secrets.token_hex(6)
-    desktop = {"id": desktop_id, "name": args.desktop_name, "autostart": True, "apps": [_argv(a) for a in args.app]}
+    desktop = {
+        "id": desktop_id, "name": args.desktop_name, "autostart": True, "session": args.session,
+        "apps": [_argv(a) for a in args.app],
+    }  # fmt: skip
     data = {"listen": args.listen, "heartbeat_interval_s": args.heartbeat_interval_s, "keys": [], "desktops": [desktop]}
     if path.suffix == ".json":
         text = json.dumps(data, indent=2) + "\n"

@@ -14,25 +14,30 @@
     id = "dsk_local1"
     name = "Local desktop"
     autostart = true
+    session = "openbox"              # or "xfce": xfwm4, xfdesktop, xfce4-panel, D-Bus and AT-SPI
     apps = [["xterm"]]               # programs started on the display after the window manager
     agent_args = ["--set", "chat_backend=none"]   # extra flags for its `bureau-agent serve`
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import re
+import stat
+import tempfile
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bureau_agent.config import ConfigError, Field, _coerce, split_listen, tomllib
 from bureau_agent.controlplane.keys import ApiKey, KeyConfigError, key_from_config
+from bureau_agent.timestamps import utc_timestamp
 
 MiB = 1024 * 1024
+SESSIONS = ("openbox", "xfce")  # what controlplane/session.py starts for each
 DESKTOP_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -43,7 +48,8 @@ class DesktopConfig:
     tier: str = "local"
     width: int = 1280
     height: int = 800
-    window_manager: list[str] = dataclasses.field(default_factory=lambda: ["openbox", "--sm-disable"])
+    session: str = "openbox"  # controlplane/session.py: "openbox" (light) or "xfce" (like production)
+    window_manager: list[str] | None = None  # None: the session's own
     apps: list[list[str]] = dataclasses.field(default_factory=list)
     agent_args: list[str] = dataclasses.field(default_factory=list)  # extra `serve` flags
     autostart: bool = False
@@ -74,7 +80,7 @@ class ControlPlaneConfig:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc_timestamp()
 
 
 def parse_document(text: str, path: Path) -> dict[str, Any]:
@@ -121,6 +127,13 @@ def _argv_list(value: Any, where: str, program: bool = False) -> list[str]:
     return list(value)
 
 
+def _session(entry: Mapping[str, Any], where: str) -> str:
+    session = _typed(entry, "session", str, "openbox", where)
+    if session not in SESSIONS:
+        raise ConfigError(f"{where}session: {session!r} is not one of {', '.join(SESSIONS)}")
+    return str(session)
+
+
 def desktop_from_config(entry: Any, index: int) -> DesktopConfig:
     where = f"desktops[{index}]."
     if not isinstance(entry, Mapping):
@@ -143,7 +156,8 @@ def desktop_from_config(entry: Any, index: int) -> DesktopConfig:
         tier=_typed(entry, "tier", str, "local", where),
         width=width,
         height=height,
-        window_manager=_argv_list(entry.get("window_manager", ["openbox", "--sm-disable"]), where + "window_manager"),
+        session=_session(entry, where),
+        window_manager=_argv_list(entry["window_manager"], where + "window_manager") if "window_manager" in entry else None,
         apps=[_argv_list(a, f"{where}apps[{i}]", program=True) for i, a in enumerate(apps)],
         agent_args=_argv_list(entry.get("agent_args", []), where + "agent_args"),
         autostart=_typed(entry, "autostart", bool, False, where),
@@ -219,8 +233,29 @@ def write_new(path: Path, text: str, appended: bool = False) -> None:
     whole = read_text(path) + text if appended else text
     config_from_document(parse_document(whole, path), path.resolve())
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a" if appended else "w", encoding="utf-8") as fh:
-        fh.write(text)
+    replace_file(path, whole)
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write a temporary file next to path, flush it to disk, then rename it over path: a crash
+    leaves the old file or the new one, never half of either (the keys live in this file).
+    An existing file keeps its mode; a new one is 0600 (it holds key hashes and desktop ids)."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o600
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def append_key(path: str | os.PathLike[str], key: ApiKey) -> None:

@@ -2,9 +2,12 @@
 
 Lifecycle: stopped → booting → running → stopping → stopped (or `error` when the boot fails or
 the agent dies). start() only queues the boot and returns; the boot task starts the processes,
-waits for the agent's HTTP port to answer and then marks the desktop running. Each boot gets a
-fresh agent token (a 0600 file in the desktop's state directory) and a fresh loopback port, so
-a previous boot's agent can neither beat nor be reached by mistake.
+waits for the agent's HTTP port to answer and then marks the desktop running. Each boot gets
+fresh secrets, each a 0600 file in the desktop's 0700 state directory: the agent token (what the
+control plane presents to the agent), the heartbeat credential (what the agent presents with its
+beats: receiving beats must not give the power to drive the desktop) and the X cookie (only the
+desktop's own programs may connect to its display), and a fresh loopback port, so a previous
+boot's agent can neither beat nor be reached by mistake.
 
 Every change of status or of the liveness calls on_change(desktop id) (the event hub, for
 GET /v1/desktops/stream). The forwards whose answers are streams register in `streams` while
@@ -25,9 +28,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from bureau_agent.config import ENV_PREFIX
+from bureau_agent.httpkit.auth import token_matches
 from bureau_agent.controlplane import processes
 from bureau_agent.controlplane.config import ControlPlaneConfig, DesktopConfig
+from bureau_agent.controlplane import xauth
 from bureau_agent.controlplane.liveness import Liveness
+from bureau_agent.controlplane.session import session_env, session_programs
 from bureau_agent.controlplane.window_manager import wait_for_window_manager
 from bureau_agent.system.sdnotify import SUPERVISION_VARIABLES
 
@@ -76,6 +82,7 @@ class LocalDesktop:
         self.display: str | None = None
         self.port: int | None = None
         self.token: str | None = None
+        self.heartbeat_token: str | None = None
         self.heartbeat_url: str | None = None
         self.liveness = Liveness(plane.heartbeat_interval_s, on_change=self._changed)
         self.state_dir = plane.state_dir / "desktops" / config.id
@@ -120,6 +127,14 @@ class LocalDesktop:
     @property
     def token_file(self) -> Path:
         return self.state_dir / "agent.token"
+
+    @property
+    def heartbeat_token_file(self) -> Path:
+        return self.state_dir / "heartbeat.token"
+
+    @property
+    def xauthority_file(self) -> Path:
+        return self.state_dir / "Xauthority"
 
     def pids(self) -> dict[str, int]:
         return {name: proc.pid for name, proc in self._procs if proc.returncode is None}
@@ -191,11 +206,23 @@ class LocalDesktop:
         await self._start_display()
         await self._start_session_bus()
         env = self._session_env()
-        if self.config.window_manager and await self._spawn_optional("wm", self.config.window_manager, env):
-            await self._wait_for_window_manager()
+        programs = session_programs(self.config)
+        env.update(session_env(self.config, self.state_dir))
+        if programs.bus and not self._bus_address:
+            raise BootFailed("this session needs a D-Bus session bus, and dbus-daemon is not installed (run scripts/install-deps)")
+        for name, argv in programs.before_wm:
+            await self._spawn_optional(name, argv, env)
+        if programs.window_manager and await self._spawn_optional("wm", programs.window_manager, env):
+            if self.config.apps or programs.after_wm:
+                await self._wait_for_window_manager()
+        for name, argv in programs.after_wm:
+            await self._spawn_optional(name, argv, env)
         for i, argv in enumerate(self.config.apps):
             await self._spawn_optional(f"app{i}", argv, env)
-        self._write_token()
+        self.token = secrets.token_urlsafe(32)
+        self.heartbeat_token = secrets.token_urlsafe(32)
+        _write_secret(self.token_file, self.token)
+        _write_secret(self.heartbeat_token_file, self.heartbeat_token)
         for attempt in range(BOOT_ATTEMPTS):
             if await self._start_agent(env):
                 return
@@ -208,11 +235,13 @@ class LocalDesktop:
         return fh
 
     async def _start_display(self) -> None:
+        cookie = xauth.new_cookie()
+        xauth.write_authority(self.xauthority_file, cookie)  # read by Xvfb at start
         read_fd, write_fd = os.pipe()
         argv = [
             "Xvfb", "-displayfd", str(write_fd),
             "-screen", "0", f"{self.config.width}x{self.config.height}x24",
-            "-nolisten", "tcp", "-ac", "-noreset",
+            "-nolisten", "tcp", "-auth", str(self.xauthority_file), "-noreset",
         ]  # fmt: skip
         try:
             proc = await processes.spawn(argv, _inherited_env(), self._log_file("xvfb"), pass_fds=(write_fd,))
@@ -222,7 +251,9 @@ class LocalDesktop:
         finally:
             os.close(write_fd)
         self._procs.append(("xvfb", proc))
-        self.display = f":{await processes.read_display_number(read_fd, self.plane.boot_timeout_s)}"
+        number = await processes.read_display_number(read_fd, self.plane.boot_timeout_s)
+        self.display = f":{number}"
+        xauth.write_authority(self.xauthority_file, cookie, number)  # + the entry python-xlib matches
 
     async def _start_session_bus(self) -> None:
         """A D-Bus session bus for the desktop, as a desktop session has: on it D-Bus activation
@@ -249,8 +280,14 @@ class LocalDesktop:
         self._bus_address = address
 
     def _session_env(self) -> dict[str, str]:
-        """The environment of the programs on the display (and of its agent)."""
-        env = {**_inherited_env(), "DISPLAY": self.display or "", "XDG_RUNTIME_DIR": str(self.runtime_dir)}
+        """The environment of the programs on the display (and of its agent): its name, its
+        cookie, its own runtime directory and session bus."""
+        env = {
+            **_inherited_env(),
+            "DISPLAY": self.display or "",
+            "XAUTHORITY": str(self.xauthority_file),
+            "XDG_RUNTIME_DIR": str(self.runtime_dir),
+        }
         env.pop("DBUS_SESSION_BUS_ADDRESS", None)  # the control plane's own session is not the desktop's
         if self._bus_address:
             env["DBUS_SESSION_BUS_ADDRESS"] = self._bus_address
@@ -267,10 +304,10 @@ class LocalDesktop:
 
     async def _wait_for_window_manager(self) -> None:
         """Apps started before the window manager manages the screen may never be shown."""
-        if not self.config.apps:
-            return
         loop = asyncio.get_running_loop()
-        managed = await loop.run_in_executor(None, wait_for_window_manager, self.display or "", WINDOW_MANAGER_TIMEOUT_S)
+        managed = await loop.run_in_executor(
+            None, wait_for_window_manager, self.display or "", WINDOW_MANAGER_TIMEOUT_S, str(self.xauthority_file)
+        )
         if not managed:
             log.warning("the window manager is not managing the screen yet; starting the apps anyway", extra={"desktop": self.id})
 
@@ -283,14 +320,6 @@ class LocalDesktop:
         info = {"display": self.display, "port": self.port, "pids": self.pids()}
         self.runtime_file.write_text(json.dumps(info) + "\n", encoding="utf-8")
 
-    def _write_token(self) -> None:
-        self.token = secrets.token_urlsafe(32)
-        with contextlib.suppress(FileNotFoundError):
-            self.token_file.unlink()
-        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(self.token + "\n")
-
     async def _start_agent(self, env: dict[str, str]) -> bool:
         """Start the agent on a fresh port; True once it answers with this boot's token, False if it exited."""
         assert self.token is not None
@@ -300,6 +329,7 @@ class LocalDesktop:
         agent_env.update(
             {
                 ENV_PREFIX + "TOKEN_FILE": str(self.token_file),
+                ENV_PREFIX + "HEARTBEAT_TOKEN_FILE": str(self.heartbeat_token_file),
                 ENV_PREFIX + "DESKTOP_ID": self.id,
                 ENV_PREFIX + "HEARTBEAT_INTERVAL_S": f"{self.plane.heartbeat_interval_s:g}",
                 "PYTHONUNBUFFERED": "1",
@@ -361,11 +391,20 @@ class LocalDesktop:
         for fh in self._logs:
             fh.close()
         self._logs = []
-        for path in (self.token_file, self.runtime_file):
+        for path in (self.token_file, self.heartbeat_token_file, self.xauthority_file, self.runtime_file):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        self._agent, self.token, self.port, self.display = None, None, None, None
+        self._agent, self.token, self.heartbeat_token, self.port, self.display = None, None, None, None, None
         self.liveness.reset()
+
+
+def _write_secret(path: Path, value: str) -> None:
+    """A fresh 0600 file (never an older file's mode or owner)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
 
 
 def _inherited_env() -> dict[str, str]:
@@ -382,6 +421,15 @@ class DesktopManager:
 
     def get(self, desktop_id: str) -> LocalDesktop | None:
         return self.desktops.get(desktop_id)
+
+    def beat_sender(self, presented: str | None) -> LocalDesktop | None:
+        """The desktop whose current heartbeat credential was presented, or None. Every desktop's
+        is compared, in constant time, so neither which ids exist nor which are running shows."""
+        found: LocalDesktop | None = None
+        for desktop in self.desktops.values():
+            if token_matches(presented, desktop.heartbeat_token):
+                found = desktop
+        return found
 
     def listed(self) -> list[LocalDesktop]:
         return list(self.desktops.values())

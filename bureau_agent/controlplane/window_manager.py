@@ -8,6 +8,8 @@ _NET_SUPPORTING_WM_CHECK on the root window, after it has taken over map request
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 
 from Xlib import X, Xatom
@@ -15,12 +17,29 @@ from Xlib import display as xdisplay
 from Xlib.error import DisplayError
 
 POLL_S = 0.05
+# python-xlib takes the authority file from $XAUTHORITY only, when it connects: the control plane
+# sets it around each connection (every program it spawns gets an explicit environment instead).
+_CONNECTING = threading.Lock()
 
 
-def wait_for_window_manager(display_name: str, timeout_s: float) -> bool:
+def _connect(display_name: str, xauthority: str | None) -> xdisplay.Display:
+    with _CONNECTING:
+        saved = os.environ.get("XAUTHORITY")
+        if xauthority is not None:
+            os.environ["XAUTHORITY"] = xauthority
+        try:
+            return xdisplay.Display(display_name)
+        finally:
+            if saved is None:
+                os.environ.pop("XAUTHORITY", None)
+            else:
+                os.environ["XAUTHORITY"] = saved
+
+
+def wait_for_window_manager(display_name: str, timeout_s: float, xauthority: str | None = None) -> bool:
     """True as soon as a window manager manages display_name, False after timeout_s (blocking)."""
     try:
-        conn = xdisplay.Display(display_name)
+        conn = _connect(display_name, xauthority)
     except (DisplayError, OSError):
         return False
     try:

@@ -128,6 +128,8 @@ class Capturer:
         self._sct: mss.base.MSSBase | None = None
         self._tracker: _Tracker | None = None
         self._last: Frame | None = None
+        # Read by the tests only, kept: the one observable that an unchanged screen reused the
+        # last frame (its bytes are the same either way), for one int add.
         self.full_grabs = 0  # full-screen grabs actually taken (the rest reused the last frame)
 
     async def grab(self, left: int, top: int, width: int, height: int) -> Frame:

@@ -32,6 +32,7 @@ from Xlib.support import unix_connect
 
 from bureau_agent.aio import Ticker
 from bureau_agent.errors import DisplayUnavailable
+from bureau_agent.listeners import Listeners
 
 log = logging.getLogger("bureau_agent.display")
 
@@ -73,7 +74,7 @@ class Display:
         self._conn: xdisplay.Display | None = None
         self._generation = 0
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="x-owner")
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[DisplayState] = Listeners("display", log)
         self._monitor = Ticker("display monitor", self._check, check_interval_s, log)
         self._silent = False  # the last server stopped answering: probe before connecting again
 
@@ -94,7 +95,7 @@ class Display:
 
     def add_listener(self, listener: Listener) -> None:
         """listener(state) runs on the event loop whenever the display connects or is lost."""
-        self._listeners.append(listener)
+        self._listeners.add(listener)
 
     @property
     def connected(self) -> bool:
@@ -225,11 +226,7 @@ class Display:
         changed = state.connected != self.state.connected
         self.state = state
         if changed:
-            for listener in list(self._listeners):
-                try:
-                    listener(state)
-                except Exception:
-                    log.exception("display listener failed")
+            self._listeners.notify(state)
 
 
 SETUP_REQUEST = struct.pack("<BxHHHHxx", ord("l"), 11, 0, 0, 0)  # little-endian, X11.0, no auth

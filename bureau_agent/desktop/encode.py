@@ -23,9 +23,15 @@ from bureau_agent.desktop.png import encode_png
 # Pillow frees every image's memory at once by default, so each 8 MB image of an encode costs
 # ~2000 fresh page faults: half the time of a 1920x1080 PNG here. Keeping a few freed blocks
 # for reuse halves it (27 -> 13 ms), for at most 8 blocks (<= 16 MiB each) of retained memory.
-# PILLOW_BLOCKS_MAX in the environment still wins when it asks for more.
+# PILLOW_BLOCKS_MAX in the environment still wins when it asks for more. This is process-wide
+# state of Pillow's, so it is set by the screenshot service when it starts (keep_freed_blocks),
+# not as a side effect of importing this module (doctor, the benchmark, a test importing it).
 PILLOW_BLOCKS_KEPT = 8
-Image.core.set_blocks_max(max(Image.core.get_blocks_max(), PILLOW_BLOCKS_KEPT))
+
+
+def keep_freed_blocks() -> None:
+    """Let Pillow keep PILLOW_BLOCKS_KEPT freed blocks for reuse (idempotent)."""
+    Image.core.set_blocks_max(max(Image.core.get_blocks_max(), PILLOW_BLOCKS_KEPT))
 
 
 def release_memory() -> None:

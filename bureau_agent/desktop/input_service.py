@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 
-from bureau_agent.config import FIELDS_BY_NAME, Settings
+from bureau_agent.config import Settings, default_settings
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.keyboard import Keyboard
 from bureau_agent.desktop.keynames import Key, check_typeable, keysym_for_name, parse_keys
@@ -20,24 +20,29 @@ from bureau_agent.desktop.xtest import Injector, PointerState
 from bureau_agent.errors import InvalidRequest, OutOfBounds
 
 
-def _default(name: str) -> int:
-    default: int = FIELDS_BY_NAME[f"input_{name}"].default
-    return default
+_DEFAULTS = default_settings()
 
 
 @dataclasses.dataclass(frozen=True)
 class InputSettings:
-    """The input_* settings (defaults from the configuration registry)."""
+    """The input_* settings, read through Settings' typed attributes (a misspelt name fails
+    type-checking); the defaults are the registry's."""
 
-    click_interval_ms: int = _default("click_interval_ms")
-    mapping_pause_ms: int = _default("mapping_pause_ms")
-    mapping_settle_ms: int = _default("mapping_settle_ms")
-    mapping_restore_ms: int = _default("mapping_restore_ms")
-    drag_duration_ms: int = _default("drag_duration_ms")
+    click_interval_ms: int = _DEFAULTS.input_click_interval_ms
+    mapping_pause_ms: int = _DEFAULTS.input_mapping_pause_ms
+    mapping_settle_ms: int = _DEFAULTS.input_mapping_settle_ms
+    mapping_restore_ms: int = _DEFAULTS.input_mapping_restore_ms
+    drag_duration_ms: int = _DEFAULTS.input_drag_duration_ms
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InputSettings:
-        return cls(**{field.name: getattr(settings, f"input_{field.name}") for field in dataclasses.fields(cls)})
+        return cls(
+            click_interval_ms=settings.input_click_interval_ms,
+            mapping_pause_ms=settings.input_mapping_pause_ms,
+            mapping_settle_ms=settings.input_mapping_settle_ms,
+            mapping_restore_ms=settings.input_mapping_restore_ms,
+            drag_duration_ms=settings.input_drag_duration_ms,
+        )
 
 
 class InputService:

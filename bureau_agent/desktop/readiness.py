@@ -16,6 +16,7 @@ from collections.abc import Callable
 from bureau_agent.aio import Ticker
 from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.display import Display, DisplayState
+from bureau_agent.listeners import Listeners
 
 log = logging.getLogger("bureau_agent.readiness")
 
@@ -64,14 +65,14 @@ class Readiness:
         self.interval_s = interval_s
         self.ready = False
         self.checks: list[Check] = []
-        self._listeners: list[Callable[[bool], None]] = []
+        self._listeners: Listeners[bool] = Listeners("readiness", log)
         self._checking = asyncio.Lock()
         self._ticker = Ticker("readiness check", self.check, interval_s, log)
         display.add_listener(lambda state: self._ticker.wake())
 
     def add_listener(self, listener: Callable[[bool], None]) -> None:
         """listener(ready) runs on the event loop each time agentReady flips."""
-        self._listeners.append(listener)
+        self._listeners.add(listener)
 
     @property
     def problems(self) -> list[str]:
@@ -96,9 +97,5 @@ class Readiness:
             if ready != self.ready:
                 self.ready = ready
                 log.info("agent readiness changed", extra={"agentReady": ready, "problems": problems})
-                for listener in list(self._listeners):
-                    try:
-                        listener(ready)
-                    except Exception:
-                        log.exception("readiness listener failed")
+                self._listeners.notify(ready)
             return ready

@@ -21,6 +21,7 @@ The main process is always reaped (asyncio's child watcher waits for it), so no 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import errno
 import logging
@@ -185,26 +186,46 @@ class Runner:
         loop = asyncio.get_running_loop()
         started = time.monotonic()
         run_as = self.session.run_as()
-        cwd = command.cwd
-        if cwd is None:
+        user_kwargs = run_as.popen_kwargs()
+        argv, pass_fds, status = command.argv, (), None
+        if command.cwd is None:
             cwd = run_as.home if os.path.isdir(run_as.home) else "/"
-        elif not os.path.isdir(cwd):
-            raise InvalidRequest(f"cwd {cwd!r} is not an existing directory.", details={"field": "cwd"})
+        else:
+            cwd = os.path.join(run_as.home, command.cwd)  # a relative cwd is the user's, not the agent's
+            if user_kwargs:
+                # subprocess changes directory before it switches user: as root, any directory
+                # would do, and whether it exists would answer for root-only places. The child,
+                # as the user, changes directory itself; nothing is checked here.
+                status, write_end = os.pipe()
+                argv, pass_fds = [*CHDIR_AS_USER, str(write_end), cwd, *command.argv], (write_end,)
         run_id = uuid.uuid4().hex
         try:
             transport, proto = await loop.subprocess_exec(
                 lambda: _Capture(self.output_limit_bytes, loop, command.on_stdout),
-                *command.argv,
+                *argv,
                 stdin=subprocess.PIPE if command.stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                cwd=cwd,
+                cwd="/" if status is not None else cwd,
                 env=self.session.environment(command.env, run_id),
                 start_new_session=True,
-                **run_as.popen_kwargs(),
+                pass_fds=pass_fds,
+                **user_kwargs,
             )
         except OSError as exc:
+            if status is not None:
+                os.close(status)
             return _spawn_failure(command, cwd, exc, started)
+        finally:
+            for fd in pass_fds:
+                os.close(fd)
+        if status is not None and await loop.run_in_executor(None, _chdir_failed, status):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(proto.exited), REAP_WAIT_S)  # it exits at once
+            transport.close()
+            raise InvalidRequest(
+                f"cwd {command.cwd!r} is not a directory that {run_as.name} can enter.", details={"field": "cwd"}
+            )
         pid = transport.get_pid()
         stdin = transport.get_pipe_transport(0)
         if stdin is not None:
@@ -287,6 +308,25 @@ class Runner:
         if self._stop is None:
             self._stop = asyncio.get_running_loop().create_future()
         return self._stop
+
+
+# argv prefix: STATUS_FD CWD ARGV... The directory is changed by the child after it became the
+# user; a failure writes to the status pipe (which is closed before the command is executed, so
+# the command never holds it) and exits. A command that cannot be executed is answered by the
+# shell (127 not found, 126 not runnable), like a command without a cwd.
+CHDIR_AS_USER = (
+    "/bin/bash", "-c",  # not dash: the status pipe's number may have two digits
+    'fd=$1; cd -- "$2" 2>/dev/null || { printf x >&"$fd"; exit 125; }; eval "exec $fd>&-"; shift 2; exec "$@"',
+    "bureau-agent",
+)  # fmt: skip
+
+
+def _chdir_failed(status_fd: int) -> bool:
+    """Blocks until the child executes the command (EOF) or reports a failed chdir."""
+    try:
+        return os.read(status_fd, 1) != b""
+    finally:
+        os.close(status_fd)
 
 
 def _close_pipes(transport: asyncio.SubprocessTransport) -> None:

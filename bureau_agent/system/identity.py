@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 from bureau_agent import __version__
+from bureau_agent.timestamps import utc_timestamp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Identity:
         return cls(
             version=__version__,
             boot_id=str(uuid.uuid4()),
-            started_at=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            started_at=utc_timestamp(),
             started_monotonic=time.monotonic(),
         )
 

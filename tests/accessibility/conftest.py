@@ -11,7 +11,7 @@ from typing import Any, Callable
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.support.a11y import A11ySession, App, WindowManager, gtk_app
+from devsupport.a11y import A11ySession, App, WindowManager, gtk_app
 from tests.support.agent import AUTH
 from tests.support.xvfb import Xvfb
 

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.accessibility.conftest import tree_until
-from tests.support.a11y import APPS, A11ySession, ChromiumApp, chromium_binary, centre, find, named, qt_app, window_title
+from devsupport.a11y import APPS, A11ySession, ChromiumApp, chromium_binary, centre, find, named, qt_app, window_title
 from tests.support.agent import AUTH
 from tests.support.xvfb import Xvfb
 

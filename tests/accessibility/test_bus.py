@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.accessibility.conftest import tree_until
-from tests.support.a11y import A11ySession, find, gtk_app
+from devsupport.a11y import A11ySession, find, gtk_app
 from tests.support.agent import AUTH
 from tests.support.xvfb import Xvfb
 

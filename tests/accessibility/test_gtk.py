@@ -9,7 +9,7 @@ import signal
 from aiohttp.test_utils import TestClient
 
 from tests.accessibility.conftest import tree_until
-from tests.support.a11y import A11ySession, App, centre, find, geometry, gtk_app, named
+from devsupport.a11y import A11ySession, App, centre, find, geometry, gtk_app, named
 from tests.support.agent import AUTH
 from tests.support.xvfb import Xvfb
 

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support.chat import API_KEY, FAKE_CLI, all_gone, closed_port_url, fake_openai, pids_in  # noqa: F401 (fixtures)
+from tests.support.chat import API_KEY, FAKE_CLI, all_gone, pids_in
 from tests.support.agent import AUTH
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.xvfb import Xvfb

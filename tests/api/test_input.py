@@ -12,7 +12,7 @@ from Xlib import display as xdisplay
 
 from bureau_agent.desktop.keysymdef import KEYSYM_NAMES as K
 from tests.support.agent import AUTH
-from tests.support.inputx import SETTLE_MS, full_map, input_xvfb, keys_down, recorder, sink, x_conn  # noqa: F401
+from tests.support.inputx import SETTLE_MS, full_map, keys_down
 from tests.support.xrecorder import Recorder, XtermSink
 from tests.support.xvfb import Xvfb
 

@@ -18,24 +18,9 @@ from aiohttp.test_utils import TestClient
 
 from bureau_agent.appkeys import RUNNER
 from tests.support.agent import AUTH
+from tests.support.procs import gone, wait_gone
 
 MiB = 1024 * 1024
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-async def wait_gone(pids: list[int], within_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while not all(gone(p) for p in pids):
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 @pytest.fixture
@@ -104,6 +89,22 @@ async def test_env_is_added_to_the_session_environment(client: TestClient) -> No
     assert any(line.startswith("PATH=") for line in lines)
     assert "utf" in next(line for line in lines if line.startswith("LANG=")).lower()
     assert not [line for line in lines if line.startswith("BUREAU_AGENT_") and not line.startswith("BUREAU_AGENT_RUN_ID=")]
+
+
+async def test_no_agent_setting_reaches_the_child(make_agent: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The agent's own environment carries BUREAU_AGENT_* settings (a token, under a careless
+    # unit): set some before the agent starts, so that a leak would show.
+    monkeypatch.setenv("BUREAU_AGENT_TOKEN", "leaked-token-0123456789")
+    monkeypatch.setenv("BUREAU_AGENT_HEARTBEAT_TOKEN", "leaked-beat-0123456789")
+    monkeypatch.setenv("BUREAU_AGENT_EXEC_MAX_CONCURRENT", "3")
+    monkeypatch.setenv("KEPT_FOR_CONTRAST", "x")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    client = await make_agent(None)
+    data = await call(client, "exec", argv=["env"])
+    assert "leaked" not in data["stdout"]
+    lines = data["stdout"].splitlines()
+    assert [line.split("=", 1)[0] for line in lines if line.startswith("BUREAU_AGENT_")] == ["BUREAU_AGENT_RUN_ID"]
+    assert "LANG=C.UTF-8" in lines  # an allow-listed variable of the agent does reach it
 
 
 async def test_display_comes_from_the_settings(make_agent: Callable[..., Any]) -> None:
@@ -342,5 +343,8 @@ async def test_root_agent_runs_commands_as_exec_user(make_agent: Callable[..., A
     secret = tmp_path / "secret"
     secret.write_text("root only")
     secret.chmod(0o600)
-    denied = await call(client, "exec", command="cat secret", cwd=str(tmp_path))
+    denied = await call(client, "exec", argv=["cat", str(secret)])
     assert denied["exitCode"] != 0 and "Permission denied" in denied["stderr"]
+    # tmp_path is root's: nobody cannot make it its working directory either
+    refused = await call(client, "exec", expect=400, command="cat secret", cwd=str(tmp_path))
+    assert refused["error"]["message"] == f"cwd {str(tmp_path)!r} is not a directory that nobody can enter."

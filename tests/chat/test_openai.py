@@ -11,14 +11,7 @@ import pytest
 from bureau_agent.chat.openai import StreamAssembler, parse_completion
 from bureau_agent.errors import ChatTimeout, ChatUnavailable
 from tests.support.fake_openai import FakeOpenAI
-
-
-async def wait_for(predicate: Any, timeout_s: float = 5.0) -> None:
-    for _ in range(int(timeout_s / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
+from tests.support.wait import wait_until
 
 
 async def test_plain_reply_creates_a_conversation(make_relay: Any, openai_settings: dict, fake_openai: FakeOpenAI) -> None:
@@ -187,7 +180,7 @@ async def test_reply_over_the_size_bound_is_refused(make_relay: Any, openai_sett
 
 async def test_status_turns_reachable_after_the_probe(make_relay: Any, openai_settings: dict, fake_openai: FakeOpenAI) -> None:
     relay = await make_relay(**openai_settings)
-    await wait_for(lambda: relay.status()["reachable"])
+    await wait_until(lambda: relay.status()["reachable"])
     assert relay.status() == {"configured": True, "reachable": True}
     assert fake_openai.probes >= 1
 
@@ -201,9 +194,9 @@ async def test_unreachable_backend(make_relay: Any, closed_port_url: str) -> Non
 
 async def test_server_that_goes_away_becomes_unreachable(make_relay: Any, openai_settings: dict, fake_openai: FakeOpenAI) -> None:
     relay = await make_relay(**openai_settings, chat_check_interval_s=1)
-    await wait_for(lambda: relay.status()["reachable"])
+    await wait_until(lambda: relay.status()["reachable"])
     await fake_openai.close()
-    await wait_for(lambda: not relay.status()["reachable"])
+    await wait_until(lambda: not relay.status()["reachable"])
 
 
 @pytest.mark.parametrize(
@@ -259,3 +252,26 @@ def test_completion_with_content_parts() -> None:
 def test_completion_without_text(raw: bytes, reason: str) -> None:
     with pytest.raises(ChatUnavailable, match=reason):
         parse_completion(raw)
+
+
+async def test_a_probe_that_raises_does_not_end_the_probing(fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture) -> None:
+    # An unforeseen exception in one probe (not a network error, which probe() turns into False)
+    # is logged; the next probe still runs and reachability still follows the server.
+    from bureau_agent.chat.openai import OpenAIBackend
+
+    backend = OpenAIBackend(fake_openai.url, api_key=None, model="m", stream=False, max_reply_bytes=1 << 20, check_interval_s=0.05)
+    real_probe, calls = backend.probe, []
+
+    async def flaky() -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("an unforeseen probe failure")
+        return await real_probe()
+
+    backend.probe = flaky  # type: ignore[method-assign]
+    await backend.start()
+    try:
+        await wait_until(lambda: backend.reachable(), timeout_s=10)
+    finally:
+        await backend.close()
+    assert len(calls) >= 2 and "chat probe failed" in caplog.text

@@ -12,7 +12,7 @@ from aiohttp import web
 from bureau_agent import appkeys
 from bureau_agent.appkeys import HEARTBEAT
 from bureau_agent.errors import DisplayUnavailable
-from tests.support.agent import AUTH, TOKEN
+from tests.support.agent import AUTH, HEARTBEAT_TOKEN, TOKEN
 from tests.support.control import FakeControlPlane
 from tests.support.xvfb import Xvfb
 
@@ -21,7 +21,7 @@ SPEC_KEYS = {
 }
 
 
-async def test_beats_agree_with_status_and_carry_the_agent_token(
+async def test_beats_agree_with_status_and_carry_the_heartbeat_credential_not_the_agent_token(
     make_agent: Callable[..., Any], xvfb: Xvfb, control_plane: FakeControlPlane
 ) -> None:
     client = await make_agent(xvfb.name, heartbeat_url=control_plane.url, desktop_id="desk-42")
@@ -32,7 +32,8 @@ async def test_beats_agree_with_status_and_carry_the_agent_token(
     assert beat["bootId"] == status["bootId"] and beat["version"] == status["version"]
     assert beat["display"] == status["display"] and beat["chat"] == status["chat"]
     assert set(beat["metrics"]) == set(status["metrics"]) and "systemUptimeS" in beat["metrics"]
-    assert control_plane.auth[0] == f"Bearer {TOKEN}"
+    assert control_plane.auth[0] == f"Bearer {HEARTBEAT_TOKEN}"
+    assert TOKEN not in control_plane.auth[0]  # whoever receives beats cannot drive the desktop
 
 
 async def test_no_heartbeat_without_a_url(make_agent: Callable[..., Any], xvfb: Xvfb) -> None:
@@ -96,3 +97,18 @@ async def test_closing_the_app_sends_the_last_stopping_beat(
     await client.close()
     # one `stopping` as shutdown begins, one last after the calls in flight
     assert [b["state"] for b in control_plane.beats] == ["ready", "stopping", "stopping"]
+
+
+async def test_status_and_beats_read_one_document_with_one_schema(make_agent: Callable[..., Any], xvfb: Xvfb, control_plane: FakeControlPlane) -> None:
+    from bureau_agent.httpkit.schema import validate
+    from bureau_agent.status import STATUS_SCHEMA
+
+    client = await make_agent(xvfb.name, heartbeat_url=control_plane.url, desktop_id="desk-1")
+    beat = await control_plane.wait_for(lambda b: True)
+    status = await (await client.get("/v1/status", headers=AUTH)).json()
+    validate(status, STATUS_SCHEMA)  # what /v1/status answers is what the schema says
+    # a beat is the status document less startedAt, plus its own four fields
+    assert set(beat) == (set(status) - {"startedAt"}) | {"desktopId", "state", "seq", "sentAt"}
+    openapi = await (await client.get("/v1/openapi.json", headers=AUTH)).json()
+    documented = openapi["paths"]["/v1/status"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(documented["required"]) == set(STATUS_SCHEMA["required"])

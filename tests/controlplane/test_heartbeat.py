@@ -1,4 +1,4 @@
-"""The heartbeat receiver, driven by beats this test sends with the desktop's agent token.
+"""The heartbeat receiver, driven by beats this test sends with the desktop's heartbeat credential.
 
 The desktop's own agent is told to beat elsewhere (a closed port), so only these beats count.
 """
@@ -43,7 +43,7 @@ def _beat(plane: Plane, desktop: str = MAIN, token: str | None = None, auth: boo
     body = {**BEAT, "desktopId": desktop, **fields}
     headers = {"Content-Type": "application/json"}
     if auth:
-        headers["Authorization"] = f"Bearer {token or plane.agent_token(desktop)}"
+        headers["Authorization"] = f"Bearer {token or plane.heartbeat_token(desktop)}"
     return request(plane.port, "POST", f"/agent/v1/desktops/{desktop}/heartbeat", headers=headers, body=json.dumps(body).encode())
 
 
@@ -51,13 +51,23 @@ def _boot() -> str:
     return uuid.uuid4().hex
 
 
-def test_a_beat_without_the_agent_token_is_401(plane: Plane) -> None:
+def test_a_beat_without_the_heartbeat_credential_is_401(plane: Plane) -> None:
     assert _beat(plane, token="x" * 43).status == 401
     assert _beat(plane, auth=False).status == 401
-    assert _beat(plane, token=plane.keys["full"]).status == 401  # an API key is not an agent token
-    # a stopped desktop has no agent token at all
-    reply = _beat(plane, desktop=IDLE, token=plane.agent_token(MAIN))
+    assert _beat(plane, token=plane.keys["full"]).status == 401  # an API key is not a beat credential
+    # nor is the agent token: the two are separate secrets, and the beat carries only its own
+    assert plane.agent_token(MAIN) != plane.heartbeat_token(MAIN)
+    assert _beat(plane, token=plane.agent_token(MAIN)).status == 401
+    # a stopped desktop has no credential at all, and one desktop's does not beat for another
+    reply = _beat(plane, desktop=IDLE, token=plane.heartbeat_token(MAIN))
     assert (reply.status, reply.code) == (401, "unauthorized")
+
+
+def test_the_desktops_beat_credential_is_a_0600_file_apart_from_the_agent_token(plane: Plane) -> None:
+    for name in ("agent.token", "heartbeat.token", "Xauthority"):
+        info = (plane.state_dir(MAIN) / name).stat()
+        assert info.st_mode & 0o777 == 0o600, name
+    assert (plane.state_dir(MAIN).stat().st_mode & 0o777) == 0o700
 
 
 def test_malformed_beats_are_400(plane: Plane) -> None:
@@ -75,7 +85,7 @@ def test_a_beat_over_64_kib_is_413_even_chunked(plane: Plane, chunked: bool) -> 
     # A chunked body announces no Content-Length: the cap must hold while the body is read.
     def send(padding: int) -> Reply:
         body = json.dumps({**BEAT, "bootId": _boot(), "padding": "x" * padding}).encode()
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {plane.agent_token(MAIN)}"}
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {plane.heartbeat_token(MAIN)}"}
         data: Any = (body[i : i + 8192] for i in range(0, len(body), 8192)) if chunked else body
         conn = http.client.HTTPConnection("127.0.0.1", plane.port, timeout=30)
         try:
@@ -91,9 +101,15 @@ def test_a_beat_over_64_kib_is_413_even_chunked(plane: Plane, chunked: bool) -> 
     assert send(16 * 1024).status == 200  # a beat under the cap, sent the same way, is fine
 
 
-def test_unknown_desktop_is_404(plane: Plane) -> None:
-    reply = request(plane.port, "POST", "/agent/v1/desktops/dsk_nope/heartbeat", body=b"{}")
-    assert reply.status == 404
+def test_an_unauthenticated_caller_cannot_tell_which_desktops_exist(plane: Plane) -> None:
+    # the credential is checked before the desktop is looked up: 401 for a known id and an unknown one
+    for desktop in (MAIN, IDLE, "dsk_nope"):
+        reply = request(plane.port, "POST", f"/agent/v1/desktops/{desktop}/heartbeat", body=b"{}")
+        assert (reply.status, reply.code) == (401, "unauthorized"), desktop
+    # only a caller holding a current credential learns that an id does not exist
+    headers = {"Authorization": f"Bearer {plane.heartbeat_token(MAIN)}", "Content-Type": "application/json"}
+    reply = request(plane.port, "POST", "/agent/v1/desktops/dsk_nope/heartbeat", headers=headers, body=b"{}")
+    assert (reply.status, reply.code) == (404, "not_found")
 
 
 def test_agent_ready_follows_the_beats(plane: Plane) -> None:
@@ -134,8 +150,8 @@ def test_a_stopping_beat_means_not_ready(plane: Plane) -> None:
     assert _beat(plane, bootId=_boot(), seq=1).status == 200
 
 
-def test_a_previous_boots_token_is_refused(plane: Plane) -> None:
-    old = plane.agent_token(MAIN)
+def test_a_previous_boots_credential_is_refused(plane: Plane) -> None:
+    old = plane.heartbeat_token(MAIN)
     assert plane.call("POST", f"/v1/desktops/{MAIN}/restart").status == 202
     plane.wait_ready(MAIN, by_beat=False)  # via the health-poll bridge: no beat arrives here
     assert plane.desktop(MAIN)["heartbeat"] is None

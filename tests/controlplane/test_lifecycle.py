@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +17,7 @@ from bureau_agent.controlplane.keys import CAPABILITIES
 from bureau_agent.system.sdnotify import SUPERVISION_VARIABLES
 from tests.controlplane.conftest import IDLE, MAIN
 from tests.controlplane.support import Plane, wait_for
-from tests.support.chat import alive
+from tests.support.procs import alive
 
 CLICK = {"x": 5, "y": 5}
 
@@ -59,17 +61,40 @@ def test_children_inherit_no_agent_settings_or_systemd_supervision(tmp_path: Pat
         assert set(pids) == {"xvfb", "dbus", "wm", "app0", "agent"}
         for name, pid in pids.items():
             environ = psutil.Process(pid).environ()
-            leaked = sorted(k for k in environ if k in SUPERVISION_VARIABLES or k in ("BUREAU_AGENT_TOKEN", "XAUTHORITY"))
+            leaked = sorted(k for k in environ if k in SUPERVISION_VARIABLES or k == "BUREAU_AGENT_TOKEN")
             assert not leaked, f"{name} inherited {leaked}"
+            # the parent's X cookie is not passed on; the programs on the display get the desktop's own
+            own = str(other.state_dir("dsk_env") / "Xauthority")
+            assert environ.get("XAUTHORITY") == (None if name == "xvfb" else own), name
     finally:
         other.stop()
+
+
+def _connects(display_name: str, xauthority: str) -> bool:
+    """Whether a fresh X client with that authority file is let in (run apart: python-xlib and
+    libX11 read XAUTHORITY once per process)."""
+    code = "import sys; from Xlib import display; display.Display(sys.argv[1]).close()"
+    env = {**os.environ, "XAUTHORITY": xauthority}
+    return subprocess.run([sys.executable, "-c", code, display_name], env=env, capture_output=True, timeout=30).returncode == 0
+
+
+def test_only_the_desktops_own_programs_hold_its_x_cookie(plane: Plane) -> None:
+    # No Xvfb -ac: a local user without the cookie cannot read or drive the desktop.
+    display_name = plane.desktop(MAIN)["display"]
+    cookie = plane.state_dir(MAIN) / "Xauthority"
+    assert cookie.stat().st_mode & 0o777 == 0o600
+    assert _connects(display_name, str(cookie))
+    assert not _connects(display_name, os.devnull)
+    agent = psutil.Process(plane.runtime(MAIN)["pids"]["agent"])
+    assert agent.environ()["XAUTHORITY"] == str(cookie)
+    assert "-ac" not in psutil.Process(plane.runtime(MAIN)["pids"]["xvfb"]).cmdline()
 
 
 def _viewable_xterms(display_name: str) -> int:
     from Xlib import X
     from Xlib import display as xdisplay
 
-    conn = xdisplay.Display(display_name)
+    conn = xdisplay.Display(display_name)  # python-xlib reads $XAUTHORITY at each connection
     try:
         found, windows = 0, [conn.screen().root]
         while windows:
@@ -84,7 +109,10 @@ def _viewable_xterms(display_name: str) -> int:
 
 def test_the_app_is_shown_under_the_window_manager(plane: Plane) -> None:
     # Started before the window manager managed the screen, an app could stay unmapped.
-    wait_for(lambda: _viewable_xterms(plane.desktop(MAIN)["display"]) == 1, "the xterm to be viewable", timeout=10)
+    cookie = plane.state_dir(MAIN) / "Xauthority"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XAUTHORITY", str(cookie))
+        wait_for(lambda: _viewable_xterms(plane.desktop(MAIN)["display"]) == 1, "the xterm to be viewable", timeout=10)
 
 
 def test_stop_then_start_again(plane: Plane) -> None:

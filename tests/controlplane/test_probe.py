@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from bureau_agent.controlplane.proxy import AgentClient
-from tests.support.agentproc import free_port
+from tests.support.procs import free_port
 
 TOKEN = "this-boots-token"
 Serve = Callable[[web.Application], Awaitable[int]]

@@ -11,7 +11,7 @@ import psutil
 from bureau_agent.controlplane.keys import CAPABILITIES
 from tests.controlplane.conftest import desktops
 from tests.controlplane.support import Plane
-from tests.support.chat import alive
+from tests.support.procs import alive
 
 
 def test_ctrl_c_ends_every_child(tmp_path: Path) -> None:

@@ -276,3 +276,73 @@ def test_settings_in_range_load(tmp_path: Path) -> None:
     config = load_config(path)
     assert (config.boot_timeout_s, config.stop_grace_s, config.max_body_bytes, config.heartbeat_interval_s) == (5.0, 0.0, 1024, 2.5)
     assert isinstance(config.boot_timeout_s, float)
+
+
+def test_new_key_replaces_the_file_whole_or_not_at_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "cp.toml"
+    assert main(["control-plane", "init", "--config", str(path)]) == 0
+    path.chmod(0o640)
+    assert main(["control-plane", "new-key", "--config", str(path)]) == 0
+    capsys.readouterr()
+    before, inode = path.read_bytes(), path.stat().st_ino
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # the operator's mode is kept
+
+    def crash(fd: int) -> None:  # the machine goes down while the new file is being written
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr("os.fsync", crash)
+    with pytest.raises(OSError):
+        main(["control-plane", "new-key", "--config", str(path)])
+    assert path.read_bytes() == before and path.stat().st_ino == inode  # every earlier key is still there
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cp.toml"]  # no temporary file left behind
+    monkeypatch.undo()
+    assert main(["control-plane", "new-key", "--config", str(path)]) == 0
+    assert path.stat().st_ino != inode and len(load_config(path).keys) == 2  # renamed over, not rewritten
+
+
+def test_a_desktop_session_is_openbox_or_xfce(tmp_path: Path) -> None:
+    from bureau_agent.controlplane.session import session_programs
+
+    path = tmp_path / "cp.json"
+    path.write_text(json.dumps({"desktops": [{"id": "a"}, {"id": "b", "session": "xfce"}, {"id": "c", "session": "xfce", "window_manager": ["openbox"]}]}))
+    a, b, c = load_config(path).desktops
+    assert session_programs(a).window_manager == ["openbox", "--sm-disable"] and not session_programs(a).bus
+    xfce = session_programs(b)
+    assert xfce.bus and xfce.window_manager[0] == "xfwm4"
+    assert [argv[0] for _, argv in xfce.after_wm] == ["xfdesktop", "xfce4-panel"]
+    assert any("at-spi-bus-launcher" in argv[0] for _, argv in xfce.before_wm)
+    assert session_programs(c).window_manager == ["openbox"]  # window_manager replaces the session's own
+    path.write_text(json.dumps({"desktops": [{"id": "a", "session": "gnome"}]}))
+    with pytest.raises(ConfigError, match=r"desktops\[0\]\.session: 'gnome' is not one of openbox, xfce"):
+        load_config(path)
+
+
+def test_a_warning_when_listening_beyond_loopback_over_plain_http(tmp_path: Path) -> None:
+    from tests.controlplane.support import Plane
+
+    for listen, warned in (("0.0.0.0", True), ("127.0.0.1", False)):
+        root = tmp_path / listen
+        root.mkdir()
+        plane = Plane(root, [], {"full": CAPABILITIES})
+        config = json.loads(plane.config_path.read_text())
+        config["listen"] = f"{listen}:{plane.port}"
+        plane.config_path.write_text(json.dumps(config))
+        plane.start()
+        plane.stop()
+        lines = [json.loads(line) for line in plane.log_path.read_text().splitlines() if line.startswith("{")]
+        warnings = [line for line in lines if "beyond loopback" in line.get("msg", "")]
+        assert bool(warnings) == warned, lines
+
+
+def test_init_writes_the_session(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bureau_agent.controlplane import cli, config
+
+    assert cli.SESSIONS == config.SESSIONS  # the CLI's copy (it does not import the loader up front)
+    path = tmp_path / "cp.toml"
+    assert main(["control-plane", "init", "--config", str(path), "--session", "xfce"]) == 0
+    assert load_config(path).desktops[0].session == "xfce"
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["control-plane", "init", "--config", str(tmp_path / "other.toml"), "--session", "gnome"])

@@ -12,14 +12,7 @@ from bureau_agent.desktop.display import Display
 from bureau_agent.errors import DisplayUnavailable
 from tests.support.agent import AUTH
 from tests.support.xvfb import Xvfb
-
-
-async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
+from tests.support.wait import wait_until
 
 
 async def test_calls_run_on_one_owner_thread_off_the_loop(xvfb: Xvfb) -> None:
@@ -43,12 +36,12 @@ async def test_loss_and_return_of_the_x_server(own_xvfb: Xvfb) -> None:
     try:
         first_generation = display.state.generation
         own_xvfb.kill()
-        await wait_for(lambda: not display.connected, timeout=2.0)
+        await wait_until(lambda: not display.connected, timeout_s=2.0)
         with pytest.raises(DisplayUnavailable) as info:
             await display.call(lambda conn: conn.get_input_focus())
         assert info.value.headers["Retry-After"] == "1"
         own_xvfb.restart()
-        await wait_for(lambda: display.connected)
+        await wait_until(lambda: display.connected)
         assert display.state.generation > first_generation
         assert await display.call(lambda conn: conn.screen().width_in_pixels) == own_xvfb.width
         assert changes == [True, False, True]

@@ -12,17 +12,8 @@ from bureau_agent.desktop.input_service import InputService
 from bureau_agent.desktop.keysymdef import KEYSYM_NAMES as K
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.input_service import InputSettings
-from tests.support.inputx import (  # noqa: F401
-    full_map,
-    input_xvfb,
-    keys_down,
-    recorder,
-    service,
-    set_layout,
-    sink,
-    wait_restored,
-    x_conn,
-)
+from tests.support.inputx import full_map, keys_down, set_layout, wait_restored
+from tests.support.wait import wait_until
 from tests.support.xrecorder import Recorder, XtermSink
 from tests.support.xvfb import Xvfb
 
@@ -73,14 +64,15 @@ async def test_cancelled_typing_leaves_no_key_down_and_the_map_restored(
 ) -> None:
     before = full_map(x_conn)
     task = asyncio.ensure_future(service.type("日本語" * 20, 20))
-    await asyncio.sleep(0.15)
+    # cancel mid-way: once the first characters have arrived, not after a guessed delay
+    await wait_until(lambda: len(sink.read()) > 0, timeout_s=10, what="the first typed characters")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     async with service.lock:  # the shielded cleanup has finished once the lock is free again
         pass
-    await asyncio.sleep(0.1)
-    assert keys_down(x_conn) == []
+    # a key left down stays down: waiting (bounded) for none is no weaker than one look
+    await wait_until(lambda: keys_down(x_conn) == [], timeout_s=2, what="every key up")
     await wait_restored(x_conn, before)
     typed = sink.read().decode()
     assert 0 < len(typed) < 60 and set(typed) <= set("日本語")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Callable
 
@@ -12,20 +11,12 @@ from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.readiness import FIX_XTEST, Readiness
 from tests.support.xvfb import Xvfb
+from tests.support.wait import wait_until
 
 
 class XvfbWithoutXtest(Xvfb):
     def _args(self) -> list[str]:
         return [*super()._args(), "-extension", "XTEST"]
-
-
-async def wait_for(predicate: Callable[[], Any], timeout: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not reached within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -69,10 +60,10 @@ async def test_false_within_two_seconds_of_the_server_dying_and_true_when_it_ret
     flips: list[bool] = []
     readiness.add_listener(flips.append)
     own_xvfb.kill()
-    await wait_for(lambda: not readiness.ready, timeout=2.0)
+    await wait_until(lambda: not readiness.ready, timeout_s=2.0)
     assert readiness.checks[0].name == "display" and readiness.checks[0].fix
     own_xvfb.restart()
-    await wait_for(lambda: readiness.ready, timeout=5.0)
+    await wait_until(lambda: readiness.ready, timeout_s=5.0)
     assert flips == [False, True]
 
 

@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.support.agent import AUTH
-from tests.support.users import TestUser, desktop_user  # noqa: F401 (fixture)
+from tests.support.users import TestUser
 
 MiB = 1024 * 1024
 

@@ -76,6 +76,23 @@ def test_contents(deb: Path) -> None:
     # the client and MCP extras are for callers of the public API, not for the daemon in the VM
     for extra in ("httpx", "mcp", "starlette", "uvicorn"):
         assert not any(f"/site-packages/{extra}/" in p for p in lines), extra
+    # only the daemon: no local control plane, client or MCP server on a VM
+    for package in ("controlplane", "client", "mcpserver"):
+        assert not any(f"/site-packages/bureau_agent/{package}/" in p for p in lines), package
+    assert any("/site-packages/bureau_agent/httpkit/" in p for p in lines)  # what the daemon stands on stays
+    # every page the units' Documentation= names is shipped
+    named = re.findall(r"file:///usr/share/doc/bureau-agent/(\S+)", "".join(p.read_text() for p in (REPO / "systemd").glob("*.service")))
+    assert named and all(f"./usr/share/doc/bureau-agent/{page}" in lines for page in named), named
+
+
+def test_the_packaged_daemon_runs_without_the_tools_it_leaves_out(extracted: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(extracted)}
+    venv = extracted / "opt/bureau-agent"
+    # cwd: not the checkout, whose bureau_agent `-m` would find first
+    result = subprocess.run([str(venv / "bin/python"), "-m", "bureau_agent", "control-plane", "serve"], capture_output=True, text=True, env=env, timeout=60, cwd=extracted)
+    assert result.returncode == 2 and "not part of this installation" in result.stderr
+    code = "import bureau_agent.app, bureau_agent.doctor, bureau_agent.server"  # the daemon imports whole
+    assert subprocess.run([str(venv / "bin/python"), "-c", code], capture_output=True, env=env, timeout=60, cwd=extracted).returncode == 0
 
 
 def test_control_files(control: Path) -> None:
@@ -180,18 +197,18 @@ def test_without_a_running_systemd_postinst_enables_only(maint: MaintScripts) ->
     assert maint.calls() == [] and not maint.token.exists() and maint.enabled_link.is_symlink()
 
 
-def test_on_a_live_system_postinst_creates_a_0600_token_for_the_service_user_and_starts(maint: MaintScripts) -> None:
+def test_on_a_live_system_postinst_creates_a_root_0600_token_and_starts(maint: MaintScripts) -> None:
     (maint.root / "run/systemd/system").mkdir(parents=True)
     dropin = maint.root / "etc/systemd/system/bureau-agent.service.d/10-user.conf"
     dropin.parent.mkdir(parents=True)
-    dropin.write_text("[Service]\nUser=nobody\n")  # the drop-in wins over the packaged User=ubuntu
+    dropin.write_text("[Service]\nEnvironment=BUREAU_AGENT_EXEC_USER=nobody\n")  # the desktop user is not the owner
     result = maint.run("postinst", "configure")
     assert result.returncode == 0, result.stderr
     info = maint.token.stat()
     token = maint.token.read_text()
     assert stat.S_IMODE(info.st_mode) == 0o600
     assert re.fullmatch(r"[0-9a-f]{64}", token)
-    assert info.st_uid == int(subprocess.run(["id", "-u", "nobody"], capture_output=True, text=True).stdout)
+    assert (info.st_uid, info.st_gid) == (0, 0)  # the agent's user (root), never the desktop user
     assert token not in result.stdout + result.stderr
     assert maint.calls() == ["systemctl --system daemon-reload", "deb-systemd-invoke start bureau-agent.service"]
     assert maint.enabled_link.is_symlink()
@@ -218,10 +235,15 @@ def test_an_existing_token_is_kept(maint: MaintScripts) -> None:
     assert maint.token.read_text() == "provisioned-by-cloud-init-0123456789"
 
 
-def test_ensure_token_with_an_unknown_user_leaves_it_to_root(maint: MaintScripts) -> None:
-    env = {"PATH": "/usr/bin:/bin", "DPKG_ROOT": str(maint.root)}  # packaged User=ubuntu does not exist here
-    if subprocess.run(["id", "-u", "ubuntu"], capture_output=True).returncode == 0:
-        pytest.skip("this machine has a user ubuntu")
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the token is given back to root")
+def test_a_token_an_earlier_package_gave_the_desktop_user_is_given_back_to_root(maint: MaintScripts) -> None:
+    nobody = int(subprocess.run(["id", "-u", "nobody"], capture_output=True, text=True).stdout)
+    maint.token.write_text("provisioned-for-the-desktop-user-0123")
+    os.chown(maint.token, nobody, nobody)
+    maint.token.chmod(0o644)
+    env = {"PATH": "/usr/bin:/bin", "DPKG_ROOT": str(maint.root)}
     result = subprocess.run([str(maint.root / "opt/bureau-agent/lib/ensure-token")], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert maint.token.stat().st_uid == os.getuid() and stat.S_IMODE(maint.token.stat().st_mode) == 0o600
+    info = maint.token.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, 0, 0o600)
+    assert maint.token.read_text() == "provisioned-for-the-desktop-user-0123"  # kept, only its owner and mode change

@@ -67,6 +67,13 @@ def our_units() -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted(UNITS.glob("*.service"))}
 
 
+def test_the_example_drop_in_keeps_the_agent_root() -> None:
+    dropin = read_unit(UNITS / "examples/10-desktop-user.conf")["Service"]
+    env = dict(e.split("=", 1) for e in dropin["Environment"])
+    assert "User" not in dropin and env["BUREAU_AGENT_EXEC_USER"] == "alice"
+    assert env["XAUTHORITY"] == "/home/alice/.Xauthority"
+
+
 def test_every_unit_verifies_cleanly(tmp_path: Path) -> None:
     units = our_units()
     assert set(units) == {"bureau-agent.service", "bureau-xvfb.service", "bureau-agent-token.service"}
@@ -105,9 +112,12 @@ def test_the_agent_unit_says_what_the_issue_requires() -> None:
     service = unit["Service"]
     assert service["Type"] == ["notify"] and service["NotifyAccess"] == ["main"]
     assert service["Restart"] == ["always"] and service["WatchdogSec"] == ["30"]
-    assert service["User"] and service["User"] != ["root"]
+    # root, so that nothing the desktop user runs can read the token: commands run as exec_user
+    assert "User" not in service and "DynamicUser" not in service
     env = dict(e.split("=", 1) for e in service["Environment"])
+    assert env["BUREAU_AGENT_EXEC_USER"] and env["BUREAU_AGENT_EXEC_USER"] != "root"
     assert env["DISPLAY"] == ":0" and env["XAUTHORITY"].startswith("/")
+    assert not any(name.startswith(("BUREAU_AGENT_TOKEN", "BUREAU_AGENT_HEARTBEAT_TOKEN=")) for name in env)  # /proc/<pid>/environ
     assert service["LoadCredential"] == ["token:/etc/bureau-agent/token"]
     for forbidden in ("PrivateTmp", "PrivateNetwork", "PrivateIPC", "NoNewPrivileges", "DynamicUser"):
         assert forbidden not in service, forbidden
@@ -123,6 +133,6 @@ def test_the_xvfb_unit_serves_the_agents_display() -> None:
     env = dict(e.split("=", 1) for e in xvfb["Service"]["Environment"])
     agent_env = dict(e.split("=", 1) for e in agent["Service"]["Environment"])
     assert env["XVFB_DISPLAY"] == agent_env["DISPLAY"]
-    assert xvfb["Service"]["User"] == agent["Service"]["User"]
+    assert xvfb["Service"]["User"] == [agent_env["BUREAU_AGENT_EXEC_USER"]]  # the desktop user's X server
     assert "bureau-agent.service" in xvfb["Unit"]["Before"][0]
     assert "PrivateTmp" not in xvfb["Service"]

@@ -6,19 +6,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-import psutil
 import pytest
 
 from bureau_agent.errors import Busy
 from bureau_agent.process.environment import Session
 from bureau_agent.process.runner import Command, Runner
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+from tests.support.procs import gone
 
 
 @pytest.fixture

@@ -12,13 +12,7 @@ import psutil
 
 from bureau_agent.process.environment import RUN_ID_VAR
 from bureau_agent.process.tree import end_tree, find_tree
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+from tests.support.procs import gone
 
 
 def start_tree(run_id: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], list[int]]:

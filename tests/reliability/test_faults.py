@@ -20,7 +20,7 @@ import pytest
 
 from tests.support import figures
 from tests.support.agentproc import AgentProcess
-from tests.support.beats import Beat, ControlPlane
+from tests.support.control import Beat, FakeControlPlane
 from tests.support.loadgen import Call, Outcome, endless, mixed_call, percentile, run_load, send, summary
 from tests.support.xvfb import Xvfb
 
@@ -119,12 +119,14 @@ async def test_xvfb_killed_and_restarted_under_load(rel_xvfb: Xvfb, spawn_agent:
 
 # -- the control plane -------------------------------------------------------------------------
 
+HEARTBEAT_TOKEN = "reliability-beat-0123456789"
 HEARTBEAT_FIELDS = {"desktopId", "state", "agentReady", "bootId", "seq", "version", "uptimeS", "display", "chat", "metrics", "sentAt"}
 
 
-def heartbeat_env(plane: ControlPlane, desktop_id: str) -> dict[str, str]:
+def heartbeat_env(plane: FakeControlPlane, desktop_id: str) -> dict[str, str]:
     return {
         "BUREAU_AGENT_HEARTBEAT_URL": plane.url,
+        "BUREAU_AGENT_HEARTBEAT_TOKEN": HEARTBEAT_TOKEN,
         "BUREAU_AGENT_DESKTOP_ID": desktop_id,
         "BUREAU_AGENT_HEARTBEAT_INTERVAL_S": "1",
         "BUREAU_AGENT_HEARTBEAT_TIMEOUT_S": "1",
@@ -135,7 +137,7 @@ def check_beat(beat: Beat, agent: AgentProcess, desktop_id: str) -> None:
     assert isinstance(beat.body, dict), beat
     assert HEARTBEAT_FIELDS <= set(beat.body), f"missing {HEARTBEAT_FIELDS - set(beat.body)}"
     assert beat.body["desktopId"] == desktop_id
-    assert beat.authorization == f"Bearer {agent.token}"
+    assert beat.authorization == f"Bearer {HEARTBEAT_TOKEN}" != f"Bearer {agent.token}"
 
 
 async def probe_while(done: Callable[[], bool], agent: AgentProcess, session: aiohttp.ClientSession) -> list[Outcome]:
@@ -151,14 +153,14 @@ async def probe_while(done: Callable[[], bool], agent: AgentProcess, session: ai
 async def test_control_plane_down_slow_and_failing_never_slows_the_agent(
     rel_xvfb: Xvfb, spawn_agent: Callable[..., AgentProcess]
 ) -> None:
-    plane = await ControlPlane(slow_s=3.0).start()
+    plane = await FakeControlPlane(slow_s=3.0).start()
     desktop_id = "rel-desktop-faults"
     phase_s = 3.0
     try:
         # In a thread: it waits for the agent with time.sleep and urllib, and this loop serves
         # the control plane the agent beats to.
         agent = await asyncio.to_thread(spawn_agent, rel_xvfb.name, env=heartbeat_env(plane, desktop_id))
-        first = await plane.wait_for(lambda b: b.state == "ready", timeout_s=15)
+        first = await plane.wait_for_record(lambda b: b.state == "ready", timeout_s=15)
         check_beat(first, agent, desktop_id)
         latencies: dict[str, dict[str, Any]] = {}
         async with aiohttp.ClientSession() as session:
@@ -172,7 +174,7 @@ async def test_control_plane_down_slow_and_failing_never_slows_the_agent(
                 # mode: its backoff has grown by then, so the next try may be seconds away.
                 def done(began: float = began, mode: str = mode) -> bool:
                     now = time.monotonic()
-                    tried = mode == "down" or any(b.mode == mode for b in plane.beats_since(began))
+                    tried = mode == "down" or any(b.mode == mode for b in plane.records_since(began))
                     return now - began >= phase_s and tried or now - began > 40
 
                 outcomes = await probe_while(done, agent, session)
@@ -182,21 +184,21 @@ async def test_control_plane_down_slow_and_failing_never_slows_the_agent(
                 slowest = max(o.latency for o in outcomes)
                 assert slowest < 2.0, f"control plane {mode}: an answer took {slowest:.2f} s"
                 if mode != "down":
-                    assert plane.beats_since(began), f"no beat was tried in 40 s while the control plane was {mode}"
+                    assert plane.records_since(began), f"no beat was tried in 40 s while the control plane was {mode}"
                 assert agent.alive()
             plane.mode = "ok"
             back = time.monotonic()
             await plane.start()
             # Backoff grows from 1 s while failing, up to 60 s (+20 % jitter).
-            recovered = await plane.wait_for(lambda b: b.mode == "ok", timeout_s=75, since=back)
+            recovered = await plane.wait_for_record(lambda b: b.mode == "ok", timeout_s=75, since=back)
         check_beat(recovered, agent, desktop_id)
         assert recovered.body["bootId"] == first.body["bootId"]
-        seqs = [b.body["seq"] for b in plane.beats if isinstance(b.body, dict)]
+        seqs = [b.body["seq"] for b in plane.records if isinstance(b.body, dict)]
         assert seqs == sorted(seqs), f"seq went backwards: {seqs}"
         figures.record(
             "control plane faults",
             phaseS={mode: s["wallS"] for mode, s in latencies.items()},
-            beats={mode: sum(1 for b in plane.beats if b.mode == mode) for mode in ("ok", "error", "slow")},
+            beats={mode: sum(1 for b in plane.records if b.mode == mode) for mode in ("ok", "error", "slow")},
             recoveredAfterS=round(recovered.at - back, 1),
             agentLatency={mode: {k: s[k] for k in ("requests", "p50Ms", "p99Ms", "maxMs")} for mode, s in latencies.items()},
         )
@@ -230,7 +232,7 @@ async def test_sigterm_in_the_middle_of_the_load(rel_xvfb: Xvfb, spawn_agent: Ca
     - The last heartbeat is `stopping`, sent after the signal; the exit status is 0, within the
       shutdown grace.
     """
-    plane = await ControlPlane().start()
+    plane = await FakeControlPlane().start()
     grace_s = 10
     try:
         agent = await asyncio.to_thread(
@@ -239,7 +241,7 @@ async def test_sigterm_in_the_middle_of_the_load(rel_xvfb: Xvfb, spawn_agent: Ca
             settings={"exec_max_concurrent": 16, "shutdown_grace_s": grace_s},
             env=heartbeat_env(plane, "rel-desktop-sigterm"),
         )
-        await plane.wait_for(lambda b: b.state == "ready", timeout_s=15)
+        await plane.wait_for_record(lambda b: b.state == "ready", timeout_s=15)
         stop = asyncio.Event()
         markers = [tmp_path / f"started.{i}" for i in range(LONG_CALLS)]
         script = 'touch "$0"; sleep 2; echo done'
@@ -294,7 +296,7 @@ async def test_sigterm_in_the_middle_of_the_load(rel_xvfb: Xvfb, spawn_agent: Ca
     assert not early, f"requests sent well before SIGTERM got no answer: {early[:5]}"
     odd = [o.describe() for o in unanswered if not o.error or not o.error.startswith(ALLOWED_AFTER_STOP)]
     assert not odd, f"unexpected failures after SIGTERM (timeouts or cut bodies): {odd[:5]}"
-    last = plane.beats[-1]
+    last = plane.records[-1]
     assert last.state == "stopping" and last.at >= signalled, f"last beat: {last.state} at {last.at - signalled:+.2f} s"
     figures.record(
         "sigterm under load",
@@ -315,10 +317,10 @@ async def test_sigterm_with_the_control_plane_hanging_or_down_still_exits_prompt
 ) -> None:
     """The last beat is bounded (a couple of seconds): a control plane that never answers, or is
     gone, cannot hold the agent's stop."""
-    plane = await ControlPlane(slow_s=60).start()
+    plane = await FakeControlPlane(slow_s=60).start()
     try:
         agent = await asyncio.to_thread(spawn_agent, rel_xvfb.name, env=heartbeat_env(plane, "rel-desktop-stop"))
-        await plane.wait_for(lambda b: b.state == "ready", timeout_s=15)
+        await plane.wait_for_record(lambda b: b.state == "ready", timeout_s=15)
         if mode == "down":
             await plane.stop()
         else:
@@ -328,7 +330,7 @@ async def test_sigterm_with_the_control_plane_hanging_or_down_still_exits_prompt
         code = await asyncio.to_thread(agent.wait, 20)
         took = time.monotonic() - signalled
         if mode == "slow":
-            await plane.wait_for(lambda b: b.state == "stopping", timeout_s=1, since=signalled)
+            await plane.wait_for_record(lambda b: b.state == "stopping", timeout_s=1, since=signalled)
     finally:
         await plane.stop()
     assert code == 0

@@ -12,7 +12,7 @@ import pytest
 
 from bureau_agent.chat.relay import ChatRelay
 from tests.support.agent import agent_settings
-from tests.support.agentproc import free_port
+from tests.support.procs import alive, free_port  # noqa: F401 - alive: for the chat tests
 from tests.support.fake_openai import FakeOpenAI
 
 FAKE_CLI = str(Path(__file__).resolve().parent / "fake_cli_agent.py")
@@ -57,15 +57,6 @@ async def make_relay() -> AsyncIterator[Callable[..., Awaitable[ChatRelay]]]:
     yield make
     for relay in relays:
         await relay.close()
-
-
-def alive(pid: int) -> bool:
-    """True while pid is a process that has not exited (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 async def all_gone(pids: list[int], timeout_s: float = 5.0) -> bool:

@@ -1,15 +1,21 @@
-"""A fake control plane (a real aiohttp server recording heartbeats) and a notify socket (a real
-AF_UNIX datagram socket reading what the agent sends to systemd)."""
+"""The fake control plane (a real aiohttp server recording heartbeats, for the unit tests and
+the reliability suite alike) and a notify socket (a real AF_UNIX datagram socket reading what
+the agent sends to systemd)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.procs import free_port
 
 Responder = Callable[[int, dict[str, Any]], Awaitable[web.StreamResponse]]
 
@@ -18,41 +24,74 @@ async def ok(index: int, beat: dict[str, Any]) -> web.StreamResponse:
     return web.json_response({})
 
 
-class FakeControlPlane:
-    """POST /beat records every beat (body and Authorization) and answers with `responder`,
-    which gets the 0-based index of the beat and the beat itself."""
+@dataclasses.dataclass(frozen=True)
+class Beat:
+    """One beat as it arrived: when (time.monotonic()), in which mode, its body and Authorization."""
 
-    def __init__(self, responder: Responder = ok) -> None:
+    at: float
+    mode: str
+    body: Any
+    authorization: str
+
+    @property
+    def state(self) -> str | None:
+        return self.body.get("state") if isinstance(self.body, dict) else None
+
+
+class FakeControlPlane:
+    """The one fake control plane of the tests: POST /beat records every beat and answers with
+    `responder` (given the 0-based index of the beat and its body) while `mode` is "ok"; "error"
+    answers 500, "slow" waits slow_s first. stop() closes the port and start() opens the same one
+    again (the reliability suite takes the control plane down and back).
+
+    `beats` and `auth` are the bodies and Authorization headers; `records` the same as Beats,
+    with arrival time and mode."""
+
+    def __init__(self, responder: Responder = ok, slow_s: float = 3.0) -> None:
         self.responder = responder
+        self.mode = "ok"
+        self.slow_s = slow_s
         self.beats: list[dict[str, Any]] = []
         self.auth: list[str] = []
+        self.records: list[Beat] = []
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
-        self.url = ""
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/beat"
 
     async def _beat(self, request: web.Request) -> web.StreamResponse:
-        beat = await request.json()
+        raw = await request.read()
+        try:
+            beat: Any = json.loads(raw)
+        except ValueError:
+            beat = raw
+        mode = self.mode
         async with self._arrived:
             index = len(self.beats)
             self.beats.append(beat)
             self.auth.append(request.headers.get("Authorization", ""))
+            self.records.append(Beat(time.monotonic(), mode, beat, self.auth[-1]))
             self._arrived.notify_all()
+        if mode == "error":
+            return web.json_response({"error": "control plane broken"}, status=500)
+        if mode == "slow":
+            await asyncio.sleep(self.slow_s)
         return await self.responder(index, beat)
 
     async def start(self) -> FakeControlPlane:
         app = web.Application()
         app.router.add_post("/beat", self._beat)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}/beat"
+        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
         return self
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
+
+    close = stop
 
     async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0, start: int = 0) -> dict[str, Any]:
         """The first beat from index `start` on that satisfies predicate."""
@@ -69,6 +108,25 @@ class FakeControlPlane:
     async def wait_count(self, count: int, timeout: float = 5.0) -> None:
         async with self._arrived:
             await asyncio.wait_for(self._arrived.wait_for(lambda: len(self.beats) >= count), timeout)
+
+    def records_since(self, t: float) -> list[Beat]:
+        return [b for b in self.records if b.at >= t]
+
+    async def wait_for_record(self, predicate: Callable[[Beat], bool], timeout_s: float, since: float = 0.0) -> Beat:
+        """The first Beat (arrived at or after `since`) that satisfies predicate."""
+
+        def found() -> Beat | None:
+            return next((b for b in self.records_since(since) if predicate(b)), None)
+
+        try:
+            async with self._arrived:
+                await asyncio.wait_for(self._arrived.wait_for(lambda: found() is not None), timeout_s)
+        except asyncio.TimeoutError:
+            seen = [(round(b.at - since, 1), b.mode, b.state) for b in self.records_since(since)]
+            raise AssertionError(f"no matching heartbeat within {timeout_s} s; seen since: {seen}") from None
+        beat = found()
+        assert beat is not None
+        return beat
 
 
 class NotifySocket:

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from devsupport.xwindows import find_window  # noqa: F401 - also for this module's importers
+
 EVENT_NAMES = {2: "KeyPress", 3: "KeyRelease", 4: "ButtonPress", 5: "ButtonRelease", 6: "MotionNotify"}
 
 
@@ -169,21 +171,6 @@ class XtermSink:
             self.proc.terminate()
             self.proc.wait(5)
         self.dir.cleanup()
-
-
-def find_window(window: Any, title: str) -> Any:
-    """The first window under window (itself included) whose WM_NAME is title, or None."""
-    try:
-        if window.get_wm_name() == title:
-            return window
-        children = window.query_tree().children
-    except Exception:  # a window may vanish while we walk the tree
-        return None
-    for child in children:
-        found = find_window(child, title)
-        if found is not None:
-            return found
-    return None
 
 
 if __name__ == "__main__":

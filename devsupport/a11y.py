@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.support.xvfb import Xvfb
+from devsupport.xvfb import Xvfb
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 LAUNCHER_DIRS = ("/usr/libexec", "/usr/lib/at-spi2-core", "/usr/libexec/at-spi2-core")
