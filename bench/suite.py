@@ -27,6 +27,7 @@ from bench.baselines import Baselines
 from bench.client import client_rows
 from bench.encode import encoding_rows
 from bench.files import files_rows
+from bench.fleet import Scenario, fleet_rows
 from bench.floor import floor_rows
 from bench.measure import Budget, Row, Side, Stat, Unavailable, time_async, time_sync
 from bench.scene import HEIGHT, WIDTH, Scene
@@ -59,6 +60,7 @@ class Plan:
     ready_reps: int
     files_mib: int = 256  # the file moved up and down by the files rows
     files_reps: int = 3
+    fleet_agents: int = 5000  # the simulated fleet (bench/fleet.py)
 
 
 FULL = Plan(
@@ -92,6 +94,7 @@ SMOKE = Plan(
     ready_reps=1,
     files_mib=4,
     files_reps=1,
+    fleet_agents=50,
 )
 
 
@@ -176,6 +179,8 @@ class Suite:
         p = self.plan
         log("start → ready")
         await self.ready_row()
+        log(f"fleet of {p.fleet_agents} heartbeats, simulated clock")
+        self.rows += fleet_rows(Scenario(agents=p.fleet_agents))
         async with running_agent(self.scene.name, self.env, self.workdir / "agent.log") as agent:
             self.base_url = agent.base_url
             self.client = Client(agent.base_url)
