@@ -108,6 +108,7 @@ def test_the_agent_unit_says_what_the_issue_requires() -> None:
     assert service["User"] and service["User"] != ["root"]
     env = dict(e.split("=", 1) for e in service["Environment"])
     assert env["DISPLAY"] == ":0" and env["XAUTHORITY"].startswith("/")
+    assert env["MALLOC_ARENA_MAX"] == "2"  # idle RSS (issue 14); the bench runs the agent with it too
     assert service["LoadCredential"] == ["token:/etc/bureau-agent/token"]
     for forbidden in ("PrivateTmp", "PrivateNetwork", "PrivateIPC", "NoNewPrivileges", "DynamicUser"):
         assert forbidden not in service, forbidden
