@@ -145,7 +145,10 @@ class Display:
             else:
                 loop.call_soon_threadsafe(_settle, future, result, None)
 
-        self._executor.submit(work)
+        submitted = self._executor.submit(work)
+        # A caller that gives up (timeout, cancel) before its turn comes takes its call back, as
+        # with run_in_executor: a click nobody waits for any more must not happen later.
+        future.add_done_callback(lambda f: submitted.cancel() if f.cancelled() else None)
         return future
 
     def _run_on_owner(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
