@@ -207,7 +207,8 @@ class Keyboard:
             self.bindings.lru = None  # it may name bindings never made; `original` still restores all
             raise
         finally:
-            await asyncio.shield(self.cleanup(defer=self.restore_delay_s > 0))
+            if self.injector.holds() or self.bindings.original:  # else cleanup() has nothing to do
+                await asyncio.shield(self.cleanup(defer=self.restore_delay_s > 0))
 
     async def cleanup(self, *, defer: bool = False) -> None:
         try:
