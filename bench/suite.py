@@ -181,7 +181,8 @@ class Suite:
         log("start → ready")
         await self.ready_row()
         log(f"fleet of {p.fleet_agents} heartbeats, simulated clock")
-        self.rows += fleet_rows(Scenario(agents=p.fleet_agents))
+        # On a thread of its own: the simulation runs its own (virtual-time) event loop.
+        self.rows += await asyncio.get_running_loop().run_in_executor(None, fleet_rows, Scenario(agents=p.fleet_agents))
         async with running_agent(self.scene.name, self.env, self.workdir / "agent.log") as agent:
             self.base_url = agent.base_url
             self.client = Client(agent.base_url)
