@@ -16,7 +16,7 @@ from PIL import Image
 
 from bench.measure import Budget, Row, Side, time_sync
 from bureau_agent.desktop.capture import Frame
-from bureau_agent.desktop.encode import WEBP_METHOD, encode, keep_freed_blocks
+from bureau_agent.desktop.encode import WEBP_METHOD, _pil, encode
 
 SECTION = "encoding"
 
@@ -37,7 +37,7 @@ def pillow_save(image: Image.Image, fmt: str, **options: object) -> bytes:
 
 
 def encoding_rows(display: str, budget: Budget, baseline: Budget) -> list[Row]:
-    keep_freed_blocks()  # as the agent's screenshot service does: its figures, not a cold Pillow's
+    _pil()  # Pillow loaded and tuned as the agent's first encode does: its figures, not a cold Pillow's
     with mss.MSS(display=display) as sct:
         monitor = sct.monitors[0]
         shot = sct.grab(monitor)

@@ -57,8 +57,9 @@ FIELDS: tuple[Field, ...] = (
     Field("dev", bool, False, "development mode: no token, loopback only"),
     Field("log_level", str, "info", "log level", choices=("debug", "info", "warning", "error")),
     Field("max_body_bytes", int, 2 * MiB, "largest request body accepted", 1024, 64 * MiB),
-    # At most 25: with the 2 s last beat it stays inside the unit's TimeoutStopSec=30.
-    Field("shutdown_grace_s", float, 10.0, "how long calls in flight may finish on shutdown (at most 25: with the last beat it must end within the unit's TimeoutStopSec=30)", 0, 25),
+    # At most 25: with the kill grace, the reaping and the 2 s last beat it stays inside the
+    # unit's TimeoutStopSec=40 (tests/packaging checks the sum).
+    Field("shutdown_grace_s", float, 10.0, "how long calls in flight may finish on their own on shutdown before they are ended (at most 25: with the kill grace and the last beat it must end within the unit's TimeoutStopSec=40)", 0, 25),
     Field("desktop_id", str, None, "this desktop's id, sent in heartbeats"),
     Field("heartbeat_url", str, None, "control-plane URL the heartbeat POSTs to (https://, unless loopback or heartbeat_allow_http)"),
     # The heartbeat's own credential: whoever receives beats must not be able to drive the desktop.

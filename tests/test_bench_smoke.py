@@ -33,6 +33,10 @@ EXPECTED_ROWS = {
     "screenshot PNG 1280×800 (screen unchanged) via Bureau (sync client)", "screenshot PNG 1280×800 (screen unchanged) via AsyncBureau",
     "screenshot PNG 1280×800 (screen unchanged) via MCP tool call (stdio)",
     "mss grab 1920×1080 (XCB, MIT-SHM)", "PNG encode", "PNG encode, maxWidth=1280 (bicubic)", "JPEG q80 encode", "WebP q80 encode (method 0)",
+    # issue 14: the click's floor and the overhead over it, RSS at start, the simulated fleet
+    "floor: HTTP round trip", "floor: raw XTest click", "floor: raw XTest click + round trip",
+    "click: overhead over the floor", "key ctrl+a: overhead over the floor", "RSS at start",
+    "fleet beats/s, steady state", "fleet beats/s, the minute after a 5 min outage",
 }  # fmt: skip
 ENCODED = {"PNG encode", "PNG encode, maxWidth=1280 (bicubic)", "JPEG q80 encode", "WebP q80 encode (method 0)"}
 CELLS = {"latency": 9, "encoding": 9}  # the load and resources table has 8

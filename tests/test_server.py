@@ -19,6 +19,7 @@ from aiohttp import web
 
 from tests.support.control import FakeControlPlane, NotifySocket
 from tests.support.wait import wait_until
+from tests.support.wait import wait_until
 from tests.support.xvfb import Xvfb
 
 TOKEN = "server-test-token-" + "q" * 20
@@ -155,3 +156,90 @@ async def test_sigterm_answers_the_call_in_flight_before_the_last_beat(xvfb: Xvf
     assert proc.returncode == 0 and status == 200
     # stopping at once (the control plane stops sending calls), the call, then the last beat
     assert events == ["beat:ready", "beat:stopping", "exec:200", "beat:stopping"]
+
+
+async def _listening_port(proc: asyncio.subprocess.Process) -> int:
+    while True:
+        line = await asyncio.wait_for(proc.stdout.readline(), 20)  # type: ignore[union-attr]
+        assert line, "the agent exited before listening"
+        record_line = json.loads(line)
+        if record_line["msg"] == "listening":
+            return int(record_line["listen"].rsplit(":", 1)[1])
+
+
+async def _drain(proc: asyncio.subprocess.Process) -> None:
+    """Keep reading the agent's log so that a full pipe never blocks it."""
+    while await proc.stdout.readline():  # type: ignore[union-attr]
+        pass
+
+
+GRACE_S = 3.0
+KILL_GRACE_S = 0.5
+
+
+async def test_sigterm_lets_short_calls_finish_and_ends_long_ones_at_the_grace(xvfb: Xvfb, tmp_path: Path) -> None:
+    """The contract's example: `sleep 1; echo finished` in flight answers `finished`; a 60 s
+    command is ended at the grace and answers its output so far; both answer 200; chat calls
+    follow the same rule (a 1 s turn answers its reply, a turn still running at the grace is
+    ended and answered 503 chat_unavailable, since a turn has no partial reply); exit 0."""
+    # The chat "agent": `quick` answers after 1 s, anything else says it started and hangs.
+    agent_script = (
+        f'case "$1" in quick) touch {tmp_path}/chat-quick; sleep 1; echo "reply to $1";; '
+        f'*) touch {tmp_path}/chat-started; exec sleep 60;; esac'
+    )
+    env = {
+        "BUREAU_AGENT_SHUTDOWN_GRACE_S": str(GRACE_S),
+        "BUREAU_AGENT_EXEC_KILL_GRACE_MS": str(int(KILL_GRACE_S * 1000)),
+        "BUREAU_AGENT_CHAT_BACKEND": "command",
+        "BUREAU_AGENT_CHAT_COMMAND": json.dumps(["sh", "-c", agent_script, "sh", "{message}"]),
+    }
+    beats: list[str] = []
+
+    async def record(index: int, beat: dict) -> web.StreamResponse:
+        beats.append(beat["state"])
+        return web.json_response({})
+
+    control_plane = await FakeControlPlane(record).start()
+    proc = await start_agent(xvfb.name, control_plane.url, asyncio.subprocess.PIPE, **env)
+    drain: asyncio.Task[None] | None = None
+    try:
+        port = await _listening_port(proc)
+        drain = asyncio.ensure_future(_drain(proc))
+        await control_plane.wait_count(1, timeout=10)
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as session:
+            async def post(path: str, body: dict) -> tuple[int, dict]:
+                async with session.post(base + path, json=body) as resp:
+                    return resp.status, await resp.json()
+
+            short_started, long_started = tmp_path / "short-started", tmp_path / "long-started"
+            short = asyncio.ensure_future(post("/v1/exec", {"command": f"touch {short_started}; sleep 1; echo finished"}))
+            long = asyncio.ensure_future(post("/v1/exec", {"command": f"echo partial; touch {long_started}; sleep 60; echo never"}))
+            chat_long = asyncio.ensure_future(post("/v1/chat", {"message": "hang"}))
+            await wait_until(lambda: short_started.exists() and long_started.exists() and (tmp_path / "chat-started").exists(), 15, "the commands to run")
+            # The quick chat turn starts now, so it is in flight when the signal comes (its
+            # 1 s runs inside the 3 s grace).
+            chat_short = asyncio.ensure_future(post("/v1/chat", {"message": "quick"}))
+            await wait_until(lambda: (tmp_path / "chat-quick").exists(), 15, "the quick chat turn to run")
+            proc.send_signal(signal.SIGTERM)
+            # Bounded: the grace, the kill grace, the 2 s last beat, and room for a loaded machine.
+            bound = GRACE_S + KILL_GRACE_S + 2 + 10
+            (short_status, short_body), (long_status, long_body), (cs_status, cs_body), (cl_status, cl_body) = await asyncio.wait_for(
+                asyncio.gather(short, long, chat_short, chat_long), bound
+            )
+            await asyncio.wait_for(proc.wait(), bound)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        if drain is not None:
+            await asyncio.wait_for(drain, 5)
+        await control_plane.close()
+    assert proc.returncode == 0
+    assert short_status == 200 and short_body["stdout"] == "finished\n", short_body
+    assert short_body["exitCode"] == 0 and short_body.get("signal") is None, short_body
+    assert long_status == 200 and long_body["stdout"] == "partial\n", long_body
+    assert long_body["signal"] in ("SIGTERM", "SIGKILL"), long_body
+    assert cs_status == 200 and cs_body.get("response") == "reply to quick", cs_body
+    assert cl_status == 503 and cl_body["error"]["code"] == "chat_unavailable", cl_body
+    assert beats[0] == "ready" and beats[-1] == "stopping"

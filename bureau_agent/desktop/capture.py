@@ -141,6 +141,19 @@ class Capturer:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._screen, with_cursor)
 
+    async def drop_frame(self) -> None:
+        """Forget the last full frame (on the capture thread, which owns it): the next screen()
+        grabs afresh even if nothing was drawn."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._drop_frame)
+
+    def _drop_frame(self) -> None:
+        self._last = None
+
+    @property
+    def holds_frame(self) -> bool:
+        return self._last is not None
+
     async def works(self) -> bool:
         """True when a 1×1 capture succeeds: part of agentReady."""
         try:

@@ -10,28 +10,37 @@ it). Every step releases the GIL for most of its time, so encodes run well on wo
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
+import functools
 import io
-from typing import Protocol
-
-from PIL import Image
+import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, Protocol
 
 from bureau_agent.desktop import jpeg
-from bureau_agent.desktop.png import encode_png
+from bureau_agent.system.memory import trim
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 # Pillow frees every image's memory at once by default, so each 8 MB image of an encode costs
 # ~2000 fresh page faults: half the time of a 1920x1080 PNG here. Keeping a few freed blocks
 # for reuse halves it (27 -> 13 ms), for at most 8 blocks (<= 16 MiB each) of retained memory.
 # PILLOW_BLOCKS_MAX in the environment still wins when it asks for more. This is process-wide
-# state of Pillow's, so it is set by the screenshot service when it starts (keep_freed_blocks),
-# not as a side effect of importing this module (doctor, the benchmark, a test importing it).
+# state of Pillow's, so it is set when Pillow is first loaded for an encode (_pil), not as a
+# side effect of importing this module (doctor, the benchmark, a test importing it).
 PILLOW_BLOCKS_KEPT = 8
 
 
-def keep_freed_blocks() -> None:
-    """Let Pillow keep PILLOW_BLOCKS_KEPT freed blocks for reuse (idempotent)."""
-    Image.core.set_blocks_max(max(Image.core.get_blocks_max(), PILLOW_BLOCKS_KEPT))
+@functools.cache
+def _pil() -> ModuleType:
+    """PIL.Image, imported and tuned at the first encode, not at start: an agent that takes no
+    screenshot (or none yet) does not carry Pillow (~3 MiB of RSS, tests/desktop/test_memory.py).
+    Concurrent first calls at worst import it twice under the import lock, which is harmless."""
+    from PIL import Image as pil_image
+
+    pil_image.core.set_blocks_max(max(pil_image.core.get_blocks_max(), PILLOW_BLOCKS_KEPT))
+    return pil_image
 
 
 def release_memory() -> None:
@@ -40,11 +49,9 @@ def release_memory() -> None:
     Called after a quiet spell, so a desktop that stops taking screenshots does not carry
     ~100 MB of buffers it only needs while screenshots come quickly.
     """
-    Image.core.clear_cache()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        pass
+    if "PIL.Image" in sys.modules:  # never imported: no block kept
+        _pil().core.clear_cache()
+    trim(collect=False)  # on an encode thread: a full collection would hold the GIL for nothing
 
 
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -113,7 +120,7 @@ def to_image(frame: FrameLike, region: Region | None = None) -> Image.Image:
     # 8 MB frame and cropping it after took ~15x longer for a 400x300 region.
     with memoryview(frame.bgra) as view:
         pixels = view[offset : offset + (box.height - 1) * stride + box.width * 4]
-        return Image.frombuffer("RGB", (box.width, box.height), pixels, "raw", "BGRX", stride, 1)
+        return _pil().frombuffer("RGB", (box.width, box.height), pixels, "raw", "BGRX", stride, 1)
 
 
 def draw_cursor(image: Image.Image, cursor: CursorLike, origin: tuple[int, int] = (0, 0)) -> None:
@@ -123,7 +130,7 @@ def draw_cursor(image: Image.Image, cursor: CursorLike, origin: tuple[int, int] 
     """
     if cursor.width <= 0 or cursor.height <= 0:
         return
-    sprite = Image.frombuffer("RGBA", (cursor.width, cursor.height), cursor.bgra, "raw", "BGRa", 0, 1)
+    sprite = _pil().frombuffer("RGBA", (cursor.width, cursor.height), cursor.bgra, "raw", "BGRa", 0, 1)
     left = cursor.x - cursor.xhot - origin[0]
     top = cursor.y - cursor.yhot - origin[1]
     image.paste(sprite, (left, top), sprite)  # paste clips at the edges and blends by alpha
@@ -197,8 +204,10 @@ def encode_sized(
     if size != image.size:
         # Bicubic is as sharp on text as Lanczos for ~30 % less time (figures in
         # docs/screenshot.md); reducing_gap does a fast box reduce first for large factors.
-        image = image.resize(size, Image.BICUBIC, reducing_gap=2.0)
+        image = image.resize(size, _pil().BICUBIC, reducing_gap=2.0)
     if fmt == "png":
+        from bureau_agent.desktop.png import encode_png  # Pillow's and isal's, at the first PNG
+
         return encode_png(image)
     if fmt == "jpeg" and jpeg.available():
         return jpeg.encode_pixels(image.tobytes("raw", "RGBX"), image.width, image.height, q, jpeg.RGBX)

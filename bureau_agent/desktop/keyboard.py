@@ -19,18 +19,18 @@ import asyncio
 import dataclasses
 import functools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from Xlib import X
 from Xlib import display as xdisplay
 
 from bureau_agent.desktop.display import Display
-from bureau_agent.desktop.keymap import Borrowed, Layout, Stroke, plan
+from bureau_agent.desktop.keymap import Bindings, Layout, MapCache, Stroke, plan
 from bureau_agent.desktop.keynames import char_keysyms
 from bureau_agent.desktop.keysymdef import KEYSYM_NAMES
 from bureau_agent.desktop.xtest import KEY_PRESS, KEY_RELEASE, Event, Guard, Injector, NotSent, PointerState
-from bureau_agent.errors import DisplayUnavailable, Internal
+from bureau_agent.errors import DisplayUnavailable, InvalidRequest
 
 log = logging.getLogger("bureau_agent.keyboard")
 
@@ -131,40 +131,34 @@ class Keyboard:
         self.pause_s = pause_s  # after a mapping change, before typing
         self.settle_s = settle_s  # after a key on a borrowed keycode, before rebinding/restoring it
         self.restore_delay_s = restore_delay_s  # idle time before the map is restored (0: at the end of each call)
-        self._layout: Layout | None = None
-        self._generation = -1
-        self._own_notifies = 0  # MappingNotify events our own changes will cause, not yet drained
-        self._original: dict[int, list[int]] = {}  # borrowed keycode → its row before we changed it
-        self._bound: dict[int, list[int]] = {}  # borrowed keycode → the row we gave it
-        self._borrowed: Borrowed | None = None  # the LRU, kept across calls until the restore
+        self.map = MapCache()
+        self.bindings = Bindings()
         self._last_typed = -1e9  # loop time of the last key sent
         self._restore_task: asyncio.Task[None] | None = None
         self._state: PointerState | None = None  # modifiers, locks and XKB group as of our last round trip
 
-    def _forget_bindings(self) -> None:
-        self._original, self._bound, self._borrowed = {}, {}, None
+    # -- the map and the bindings ------------------------------------------------------------
+
+    def _check_generation(self) -> None:
+        if self.map.generation != self.display.state.generation:  # a new server: ours died with the old one
+            self.map.invalidate()
+            self.bindings.invalidate()
+            self.map.generation = self.display.state.generation
 
     async def snapshot(self) -> Snapshot:
         self._cancel_restore()
-        if self._generation != self.display.state.generation:
-            self._layout, self._own_notifies = None, 0
-            self._forget_bindings()  # a new server: our bindings died with the old one
-            self._generation = self.display.state.generation
+        self._check_generation()
+        cached = self.map.layout
         layout, pointer, seen = await self.display.call(
-            _snapshot, self._layout, self._own_notifies, self._bound, self._original
+            _snapshot, cached, self.map.own_notifies, self.bindings.bound, self.bindings.original
         )
-        self._own_notifies = max(0, self._own_notifies - seen)
-        if layout is not self._layout:  # read afresh: whatever we had borrowed was given back
-            self._own_notifies = 0
-            self._forget_bindings()
-        self._layout = layout
+        self.map.own_notifies = max(0, self.map.own_notifies - seen)
+        if layout is not cached:  # read afresh: whatever we had borrowed was given back
+            self.map.own_notifies = 0
+            self.bindings.invalidate()
+        self.map.layout = layout
         self._state = pointer
         return Snapshot(layout, pointer)
-
-    def borrowed(self, layout: Layout) -> Borrowed:
-        if self._borrowed is None:
-            self._borrowed = Borrowed(layout.spare_keycodes())
-        return self._borrowed
 
     async def _change(self, rows: dict[int, list[int]]) -> None:
         wait = self._last_typed + self.settle_s - asyncio.get_running_loop().time()
@@ -172,24 +166,19 @@ class Keyboard:
             await asyncio.sleep(wait)
         # Counted once the requests are made; a call cut short counts none, so at worst our own
         # notifications read as someone else's and the map is read again (never the reverse).
-        self._own_notifies += await self.display.call(_change_rows, rows)
+        self.map.own_notifies += await self.display.call(_change_rows, rows)
 
     async def _bind(self, layout: Layout, binds: dict[int, int]) -> None:
-        rows = {k: layout.bound_row(ks) for k, ks in binds.items()}
-        for keycode in binds:
-            self._original.setdefault(keycode, layout.row(keycode))
-        self._bound.update(rows)
-        await self._change(rows)
+        await self._change(self.bindings.record(layout, binds))
         await asyncio.sleep(self.pause_s)
 
     async def restore(self) -> None:
         """Put every borrowed keycode back as it was (once the settle time has passed)."""
         self._cancel_restore()
-        if self._generation != self.display.state.generation:
-            self._forget_bindings()
-        if self._original:
-            original = dict(self._original)
-            self._forget_bindings()
+        self._check_generation()
+        if self.bindings.original:
+            original = dict(self.bindings.original)
+            self.bindings.invalidate()
             await self._change(original)
 
     def _cancel_restore(self) -> None:
@@ -215,15 +204,16 @@ class Keyboard:
         try:
             yield
         except BaseException:
-            self._borrowed = None  # the LRU may name bindings never made; _original still restores all
+            self.bindings.lru = None  # it may name bindings never made; `original` still restores all
             raise
         finally:
-            await asyncio.shield(self.cleanup(defer=self.restore_delay_s > 0))
+            if self.injector.holds() or self.bindings.original:  # else cleanup() has nothing to do
+                await asyncio.shield(self.cleanup(defer=self.restore_delay_s > 0))
 
     async def cleanup(self, *, defer: bool = False) -> None:
         try:
             await self.injector.release_all()
-            if not self._original:
+            if not self.bindings.original:
                 return
             if defer:
                 self._cancel_restore()
@@ -235,6 +225,8 @@ class Keyboard:
         except Exception:
             log.exception("keyboard cleanup failed")
 
+    # -- sending -------------------------------------------------------------------------------
+
     async def _send(self, events: Sequence[Event], *, sync: bool, guard: Guard | None = None) -> None:
         for start in range(0, len(events), BATCH_EVENTS):
             last = start + BATCH_EVENTS >= len(events)
@@ -244,17 +236,20 @@ class Keyboard:
                 self._state = state
         self._last_typed = asyncio.get_running_loop().time()
 
+    # -- the fast path: the cached map, one owner call -----------------------------------------
+
     def _cached_strokes(self, keysym_items: Sequence[Sequence[int]]) -> list[Stroke] | None:
         """Strokes from the cached map and bindings alone, or None when that is not enough."""
-        layout, state = self._layout, self._state
-        if layout is None or state is None or self._generation != self.display.state.generation:
+        layout, state = self.map.layout, self._state
+        if layout is None or state is None or self.map.generation != self.display.state.generation:
             return None
         group = state.group
+        lru = self.bindings.lru
         strokes = []
         for keysyms in keysym_items:
             stroke = next((s for s in (layout.stroke(ks, group) for ks in keysyms) if s is not None), None)
             if stroke is None:
-                keycode = self._borrowed.get(keysyms[0]) if self._borrowed is not None else None
+                keycode = lru.get(keysyms[0]) if lru is not None else None
                 if keycode is None:
                     return None
                 stroke = Stroke(keycode)
@@ -265,10 +260,10 @@ class Keyboard:
         """Send events in one owner call (one round trip) if no MappingNotify that is not ours
         arrived since the map was cached; False (nothing sent, cache dropped) otherwise.
 
-        The fast path of short calls. The group is the one our last round trip saw: only a
-        client locking another group in between would escape it, which takes a key press.
+        The group is the one our last round trip saw: only a client locking another group in
+        between would escape it, which takes a key press.
         """
-        own = self._own_notifies
+        own = self.map.own_notifies
         seen: list[int] = []
 
         def unchanged(conn: xdisplay.Display) -> bool:
@@ -279,52 +274,71 @@ class Keyboard:
         try:
             await self._send(events, sync=True, guard=unchanged)
         except NotSent:
-            self._layout = None  # read afresh (and our bindings given back) by the slow path
+            self.map.invalidate()  # read afresh (and our bindings given back) by the planned path
             return False
-        self._own_notifies = own - seen[0]
+        self.map.own_notifies = own - seen[0]
         return True
+
+    async def _fast(self, items: Sequence[Sequence[int]], events_for: Callable[[list[Stroke]], list[Event]]) -> bool:
+        """The whole call from the cache in one round trip; False when the planned path must run."""
+        cached = self._cached_strokes(items)
+        return cached is not None and await self._send_if_current(events_for(cached))
+
+    # -- the planned path: a fresh snapshot, borrowed keycodes, chunks ---------------------------
+
+    @asynccontextmanager
+    async def _caps_lock_off(self, snap: Snapshot) -> AsyncIterator[None]:
+        """Caps Lock would change letters: off while typing, on again after."""
+        caps = snap.layout.stroke(KEYSYM_NAMES["Caps_Lock"], snap.pointer.group) if snap.pointer.mask & X.LockMask else None
+        if caps is None:
+            yield
+            return
+        await self._send(stroke_events(caps), sync=False)
+        try:
+            yield
+        finally:
+            await asyncio.shield(self._send(stroke_events(caps), sync=True))
+
+    async def _type_planned(self, items: Sequence[Sequence[int]], delay_s: float) -> None:
+        snap = await self.snapshot()
+        layout, group = snap.layout, snap.pointer.group
+        async with self._caps_lock_off(snap):
+            for chunk in plan(items, lambda ks: layout.stroke(ks, group), self.bindings.borrowed(layout)):
+                if chunk.binds:
+                    await self._bind(layout, chunk.binds)
+                if delay_s <= 0:
+                    await self._send([ev for stroke in chunk.strokes for ev in stroke_events(stroke)], sync=True)
+                    continue
+                for stroke in chunk.strokes:
+                    await self._send(stroke_events(stroke), sync=True)
+                    await asyncio.sleep(delay_s)
 
     async def type_text(self, text: str, delay_s: float) -> int:
         """Type text (already checked by keynames.check_typeable); the code points typed."""
         items = [char_keysyms(ch) for ch in text.replace("\r\n", "\n")]
         if not items:
-            return 0  # nothing to send; the fast path below needs at least one event
+            return 0  # nothing to send; the fast path needs at least one event
         async with self._borrowing():
-            if delay_s <= 0 and self._state is not None and not self._state.mask & X.LockMask:
-                cached = self._cached_strokes(items)
-                if cached is not None and await self._send_if_current([ev for s in cached for ev in stroke_events(s)]):
-                    return len(text)
-            snap = await self.snapshot()
-            layout, group = snap.layout, snap.pointer.group
-            caps = layout.stroke(KEYSYM_NAMES["Caps_Lock"], group) if snap.pointer.mask & X.LockMask else None
-            if caps is not None:  # Caps Lock would change letters: off while typing, on again after
-                await self._send(stroke_events(caps), sync=False)
-            try:
-                chunks = plan(items, lambda ks: layout.stroke(ks, group), self.borrowed(layout))
-                for chunk in chunks:
-                    if chunk.binds:
-                        await self._bind(layout, chunk.binds)
-                    events = [ev for stroke in chunk.strokes for ev in stroke_events(stroke)]
-                    if delay_s <= 0:
-                        await self._send(events, sync=True)
-                        continue
-                    for stroke in chunk.strokes:
-                        await self._send(stroke_events(stroke), sync=True)
-                        await asyncio.sleep(delay_s)
-            finally:
-                if caps is not None:
-                    await asyncio.shield(self._send(stroke_events(caps), sync=True))
+            # The fast path knows neither pauses nor Caps Lock (it would type capitals).
+            fast = delay_s <= 0 and self._state is not None and not self._state.mask & X.LockMask
+            if not (fast and await self._fast(items, lambda strokes: [ev for s in strokes for ev in stroke_events(s)])):
+                await self._type_planned(items, delay_s)
         return len(text)
 
-    async def strokes_for(self, keysyms: Sequence[int]) -> tuple[Layout, dict[int, Stroke]]:
+    async def strokes_for(self, keysyms: Sequence[int], field: str = "key") -> tuple[Layout, dict[int, Stroke]]:
         """How to press each keysym, binding spare keycodes for those the layout lacks.
         Call inside hold()/press() only: the caller's cleanup restores the map."""
         snap = await self.snapshot()
         layout, group = snap.layout, snap.pointer.group
         unique = list(dict.fromkeys(keysyms))
-        chunks = list(plan([[ks] for ks in unique], lambda ks: layout.stroke(ks, group), self.borrowed(layout)))
-        if len(chunks) > 1:
-            raise Internal("Too many keys missing from the keyboard layout to press them at once.")
+        borrowed = self.bindings.borrowed(layout)
+        chunks = list(plan([[ks] for ks in unique], lambda ks: layout.stroke(ks, group), borrowed))
+        if len(chunks) > 1:  # the caller asked for more missing keys at once than there are spare keycodes
+            raise InvalidRequest(
+                f"At most {borrowed.capacity} keys that the keyboard layout lacks can be held at once on this display "
+                f"(its spare keycodes); this call needs {sum(layout.stroke(ks, group) is None for ks in unique)}.",
+                details={"field": field, "limit": borrowed.capacity},
+            )
         strokes: dict[int, Stroke] = {}
         if chunks:
             if chunks[0].binds:
@@ -345,8 +359,7 @@ class Keyboard:
             return events
 
         async with self._borrowing():
-            cached = self._cached_strokes([[ks] for ks in unique])
-            if cached is not None and await self._send_if_current(events_for(dict(zip(unique, cached)))):
+            if await self._fast([[ks] for ks in unique], lambda strokes: events_for(dict(zip(unique, strokes)))):
                 return
             _, strokes = await self.strokes_for(unique)
             await self._send(events_for(strokes), sync=True)
@@ -358,7 +371,7 @@ class Keyboard:
             yield
             return
         async with self._borrowing():
-            _, strokes = await self.strokes_for(keysyms)
+            _, strokes = await self.strokes_for(keysyms, field="modifiers")
             down, up = combination_events([strokes[ks] for ks in keysyms])
             await self._send(down, sync=False)
             try:

@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 
 from bureau_agent.desktop.keysymdef import KEYSYM_NAMES
-from bureau_agent.errors import Internal
+from bureau_agent.errors import InvalidRequest
 
 NO_SYMBOL = 0
 SHIFT_MOD_INDEX = 0
@@ -149,7 +149,8 @@ Locate = Callable[[int], "Stroke | None"]
 
 def plan(items: Sequence[Sequence[int]], locate: Locate, borrowed: Borrowed) -> Iterator[Chunk]:
     """Chunks that type items in order; each item lists the keysyms that would produce it
-    (canonical first). Raises Internal when a keysym is missing and no keycode can be borrowed."""
+    (canonical first). Raises InvalidRequest (400: the display's limit, named) when a keysym is
+    missing and the map has no spare keycode to borrow."""
     chunk = Chunk({}, [])
     pinned: set[int] = set()
     for keysyms in items:
@@ -159,9 +160,10 @@ def plan(items: Sequence[Sequence[int]], locate: Locate, borrowed: Borrowed) -> 
             keycode = borrowed.get(keysym)
             if keycode is None:
                 if borrowed.capacity == 0:
-                    raise Internal(
-                        "The keyboard map has no spare keycode to type a character the layout lacks.",
-                        details={"keysym": keysym},
+                    raise InvalidRequest(
+                        f"This display's keyboard map has no spare keycode, so keysym {keysym:#x}, which its "
+                        "layout lacks, cannot be typed or pressed.",
+                        details={"keysym": keysym, "limit": 0},
                     )
                 keycode = borrowed.bind(keysym, pinned)
                 if keycode is None:  # every borrowed keycode is used in this chunk: start another
@@ -175,3 +177,43 @@ def plan(items: Sequence[Sequence[int]], locate: Locate, borrowed: Borrowed) -> 
         chunk.strokes.append(stroke)
     if chunk.strokes:
         yield chunk
+
+
+class MapCache:
+    """The keyboard map as last read, for one X connection, until a MappingNotify not ours."""
+
+    def __init__(self) -> None:
+        self.layout: Layout | None = None
+        self.generation = -1  # the connection it was read on
+        self.own_notifies = 0  # MappingNotify events our own changes will cause, not yet drained
+
+    def invalidate(self) -> None:
+        """Read the map afresh at the next snapshot."""
+        self.layout, self.own_notifies = None, 0
+
+
+class Bindings:
+    """The spare keycodes we borrowed: what each was before (to restore it) and what we bound,
+    and the LRU that picks the next one. They live as long as the map they were made on."""
+
+    def __init__(self) -> None:
+        self.original: dict[int, list[int]] = {}  # borrowed keycode → its row before we changed it
+        self.bound: dict[int, list[int]] = {}  # borrowed keycode → the row we gave it
+        self.lru: Borrowed | None = None  # kept across calls until the restore
+
+    def invalidate(self) -> None:
+        """Forget every binding (given back, restored, or gone with the server)."""
+        self.original, self.bound, self.lru = {}, {}, None
+
+    def borrowed(self, layout: Layout) -> Borrowed:
+        if self.lru is None:
+            self.lru = Borrowed(layout.spare_keycodes())
+        return self.lru
+
+    def record(self, layout: Layout, binds: dict[int, int]) -> dict[int, list[int]]:
+        """Note binds (keycode → keysym) before they are written; the rows to write."""
+        rows = {k: layout.bound_row(ks) for k, ks in binds.items()}
+        for keycode in binds:
+            self.original.setdefault(keycode, layout.row(keycode))
+        self.bound.update(rows)
+        return rows

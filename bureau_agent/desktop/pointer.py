@@ -69,14 +69,16 @@ class Pointer:
             assert state is not None
             return state
         finally:
-            await asyncio.shield(self.injector.release_all(keys=False))
+            if self.injector.holds(keys=False):  # a failed or cancelled call left a button down
+                await asyncio.shield(self.injector.release_all(keys=False))
 
     async def scroll(self, at: Point | None, direction: str, amount: int) -> PointerState:
         first = [Event(MOTION, x=at[0], y=at[1])] if at is not None else []
         try:
             state = await self.injector.send(first + _clicks(WHEEL[direction], amount))
         finally:
-            await asyncio.shield(self.injector.release_all(keys=False))
+            if self.injector.holds(keys=False):  # a failed or cancelled call left a button down
+                await asyncio.shield(self.injector.release_all(keys=False))
         assert state is not None
         return state
 
@@ -100,4 +102,5 @@ class Pointer:
             assert state is not None
             return state
         finally:
-            await asyncio.shield(self.injector.release_all(keys=False))
+            if self.injector.holds(keys=False):  # a failed or cancelled call left a button down
+                await asyncio.shield(self.injector.release_all(keys=False))

@@ -20,12 +20,13 @@ import logging
 import xxhash
 
 from bureau_agent.desktop.capture import Capturer, Cursor, Frame
-from bureau_agent.desktop.encode import DEFAULT_QUALITY, MEDIA_TYPES, Region, encode_sized, fit, keep_freed_blocks, release_memory
+from bureau_agent.desktop.encode import DEFAULT_QUALITY, MEDIA_TYPES, Region, encode_sized, fit, release_memory
 from bureau_agent.errors import OutOfBounds
 
 log = logging.getLogger("bureau_agent.screenshots")
 
-# After this long without an encode, Pillow's kept blocks and glibc's free lists are given back.
+# After this long without an encode, what only a burst of screenshots needs is given back: the
+# encoded-image cache, the capturer's last frame, Pillow's kept blocks and glibc's free lists.
 IDLE_RELEASE_S = 5.0
 
 
@@ -83,6 +84,10 @@ class _Cache:
             _, old = self._items.popitem(last=False)
             self.size -= len(old)
 
+    def clear(self) -> None:
+        self._items.clear()
+        self.size = 0
+
 
 class Screenshots:
     def __init__(
@@ -94,7 +99,6 @@ class Screenshots:
         idle_release_s: float = IDLE_RELEASE_S,
     ) -> None:
         self.capturer = capturer
-        keep_freed_blocks()  # the encodes below are what the kept blocks are for
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="encode")
         self._cache = _Cache(cache_bytes)
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
@@ -172,10 +176,25 @@ class Screenshots:
         def release() -> None:
             self._release = None
             if not self._inflight:
-                self.releases += 1
-                loop.run_in_executor(self._pool, release_memory)
+                loop.create_task(self.release_idle())
 
         self._release = loop.call_later(self._idle_release_s, release)
+
+    async def release_idle(self) -> None:
+        """Give back what only a burst of screenshots needs (the quiet-spell timer calls this).
+
+        A 1920x1080 frame is 8 MiB and the cache up to cache_bytes: kept while screenshots come
+        quickly (an unchanged screen is answered from them), they were most of the idle RSS
+        after a benchmark. Afterwards an unchanged screen costs one grab and one encode again;
+        its ETag, and so If-None-Match, are unchanged (they hash the content).
+        """
+        if self._closed or self._inflight:
+            return
+        self.releases += 1
+        self._cache.clear()
+        await self.capturer.drop_frame()
+        if not self._closed:  # the trim last, once the frame and the images are free
+            await asyncio.get_running_loop().run_in_executor(self._pool, release_memory)
 
 
 def _check_region(region: Region, frame: Frame) -> None:

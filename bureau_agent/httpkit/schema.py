@@ -125,15 +125,15 @@ def _validate_object(value: dict[str, Any], schema: Schema, where: str) -> None:
         validate(item, props[key] if key in props else extra, prefix + key)
 
 
-def _unknown_field(field: str, key: str, props: dict[str, Schema]) -> InvalidRequest:
+def _unknown_field(field: str, key: str, props: dict[str, Schema], noun: str = "field") -> InvalidRequest:
     near = difflib.get_close_matches(key, list(props), n=1, cutoff=0.6)
     if not near:  # case slips (`Keys`, `delayms`) are the commonest typo of all
         near = [name for name in props if name.lower() == key.lower()][:1]
-    hint = f" (did you mean '{near[0]}'?)" if near else f"; known fields: {', '.join(props) or 'none'}"
+    hint = f" (did you mean '{near[0]}'?)" if near else f"; known {noun}s: {', '.join(props) or 'none'}"
     details: dict[str, Any] = {"field": field}
     if near:
         details["suggestion"] = near[0]
-    return InvalidRequest(f"unknown field '{field}'{hint}.", details=details)
+    return InvalidRequest(f"unknown {noun} '{field}'{hint}.", details=details)
 
 
 def _check_unicode(text: str, where: str) -> None:
@@ -165,13 +165,16 @@ def _is_type(value: Any, kind: str) -> bool:
 def parse_query(query: dict[str, str], params: dict[str, Schema]) -> dict[str, Any]:
     """Coerce query-string values to their schema types, then validate them.
 
-    Unknown parameters are rejected like unknown body fields.
+    Unknown parameters are rejected like unknown body fields, and first, with the same
+    did-you-mean (`?fromat=png` is told about `format`).
     """
+    for name in query:
+        if name not in params:
+            _check_unicode(name, "query")
+            raise _unknown_field(name, name, params, noun="query parameter")
     result: dict[str, Any] = {}
     for name, text in query.items():
-        schema = params.get(name)
-        if schema is None:
-            raise InvalidRequest(f"query parameter {name} is not known.", details={"field": name})
+        schema = params[name]
         kind = schema.get("type")
         value: Any = text
         if kind == "integer":

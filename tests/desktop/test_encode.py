@@ -137,15 +137,15 @@ def test_unknown_format_is_refused() -> None:
 
 
 def test_importing_the_encoder_leaves_pillows_block_cache_alone() -> None:
-    # Pillow's kept-blocks bound is process-wide: importing encode must not change it, starting
-    # the screenshot service does (tested in a fresh interpreter: this one has imported it long ago).
+    # Pillow's kept-blocks bound is process-wide: importing encode must not change it, the first
+    # encode's loading of Pillow does (tested in a fresh interpreter: this one has imported it long ago).
     import subprocess
     import sys
 
     code = (
         "from PIL import Image; before = Image.core.get_blocks_max();"
         "import bureau_agent.desktop.encode as e; assert Image.core.get_blocks_max() == before, 'changed at import';"
-        "e.keep_freed_blocks(); assert Image.core.get_blocks_max() >= e.PILLOW_BLOCKS_KEPT > before"
+        "e._pil(); assert Image.core.get_blocks_max() >= e.PILLOW_BLOCKS_KEPT > before"
     )
     env = {k: v for k, v in __import__("os").environ.items() if k != "PILLOW_BLOCKS_MAX"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)

@@ -6,7 +6,7 @@ import pytest
 from bureau_agent.desktop.keysymdef import KEYSYM_NAMES as K
 
 from bureau_agent.desktop.keymap import Borrowed, Layout, Stroke, plan
-from bureau_agent.errors import Internal
+from bureau_agent.errors import InvalidRequest
 
 SHIFT, LVL3 = 50, 92
 # A small French-like map starting at keycode 8: columns G1L1 G1L2 G2L1 G2L2 G1L3 G1L4.
@@ -102,6 +102,8 @@ def test_plan_prefers_legacy_keysym_present_in_the_map() -> None:
     assert chunks[0].binds == {} and chunks[0].strokes == [Stroke(26, (LVL3,))]
 
 
-def test_plan_without_any_spare_keycode_fails_loudly() -> None:
-    with pytest.raises(Internal):
+def test_plan_without_any_spare_keycode_is_the_callers_400_naming_the_limit() -> None:
+    with pytest.raises(InvalidRequest) as caught:
         _run([0x10065E5], [])
+    assert caught.value.status == 400 and caught.value.details == {"keysym": 0x10065E5, "limit": 0}
+    assert "no spare keycode" in caught.value.message

@@ -118,13 +118,26 @@ def test_the_agent_unit_says_what_the_issue_requires() -> None:
     assert env["BUREAU_AGENT_EXEC_USER"] and env["BUREAU_AGENT_EXEC_USER"] != "root"
     assert env["DISPLAY"] == ":0" and env["XAUTHORITY"].startswith("/")
     assert not any(name.startswith(("BUREAU_AGENT_TOKEN", "BUREAU_AGENT_HEARTBEAT_TOKEN=")) for name in env)  # /proc/<pid>/environ
+    assert env["MALLOC_ARENA_MAX"] == "2"  # idle RSS (issue 14); the bench runs the agent with it too
     assert service["LoadCredential"] == ["token:/etc/bureau-agent/token"]
     for forbidden in ("PrivateTmp", "PrivateNetwork", "PrivateIPC", "NoNewPrivileges", "DynamicUser"):
         assert forbidden not in service, forbidden
     after = " ".join(unit["Unit"]["After"]).split()
     assert {"display-manager.service", "bureau-xvfb.service", "bureau-agent-token.service"} <= set(after)
-    # Stopping takes the grace for calls in flight plus the 2 s last beat: systemd must wait that long.
-    assert int(service["TimeoutStopSec"][0]) >= 10 + 2
+    # Stopping takes, at worst, the longest grace for calls in flight, then the kill grace of the
+    # commands still running (the default), their reaping, and the bounded last beat: systemd
+    # must wait at least that long before it kills the agent, or callers lose their answers.
+    assert int(service["TimeoutStopSec"][0]) > stop_bound_s()
+
+
+def stop_bound_s() -> float:
+    from bureau_agent.config import FIELDS_BY_NAME
+    from bureau_agent.control.heartbeat import STOPPING_BEAT_TIMEOUT_S
+    from bureau_agent.process.runner import REAP_WAIT_S
+
+    grace = FIELDS_BY_NAME["shutdown_grace_s"].maximum
+    kill = FIELDS_BY_NAME["exec_kill_grace_ms"].default / 1000
+    return float(grace + kill + REAP_WAIT_S + STOPPING_BEAT_TIMEOUT_S)
 
 
 def test_the_xvfb_unit_serves_the_agents_display() -> None:

@@ -1,0 +1,123 @@
+"""The floor under the click: what no HTTP input server on this machine can beat, measured in the
+same run as the agent's click and key so that the overhead is read off one table.
+
+- a keep-alive aiohttp POST round trip to a no-op handler in a process of its own (the same
+  client, the same JSON body and answer shape as /v1/click), and
+- the raw XTest click from this process: motion, press and release with one flush, and the same
+  with the one round trip that proves the server has the events (what the agent does to answer
+  with the pointer position).
+
+`overhead` is the click's median minus the no-op round trip and the XTest click with its
+round trip: what the agent's own layers (middleware, validation, the owner-thread hop, the
+pointer bookkeeping, the JSON answer) cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from Xlib import X
+from Xlib import display as xdisplay
+from Xlib.ext import xtest
+
+from bench.agent import Client
+from bench.measure import Budget, Row, Side, Stat, time_sync
+from devsupport.net import free_port
+
+CLICK_AT = (640, 360)
+
+# The no-op server: aiohttp, one POST route that reads the body and answers a small JSON object.
+NOOP_SERVER = """
+import sys
+from aiohttp import web
+async def noop(request):
+    await request.read()
+    return web.Response(body=b'{"x":640,"y":360}', content_type="application/json")
+app = web.Application()
+app.router.add_post("/noop", noop)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+
+
+@contextlib.asynccontextmanager
+async def noop_server() -> AsyncIterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", NOOP_SERVER, str(port)], stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    client = Client(url)
+    try:
+        for _ in range(400):  # until it answers (bounded: 400 × 25 ms)
+            if proc.poll() is not None:
+                raise RuntimeError(f"the no-op server exited with {proc.returncode}")
+            with contextlib.suppress(OSError, Exception):
+                await client.post("/noop", {})
+                break
+            await asyncio.sleep(0.025)
+        yield url
+    finally:
+        await client.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def noop_side(budget: Budget) -> Side:
+    from bench.measure import time_async
+
+    async with noop_server() as url:
+        client = Client(url)
+        try:
+            stat = await time_async(lambda: client.post("/noop", {"x": CLICK_AT[0], "y": CLICK_AT[1]}), budget)
+        finally:
+            await client.close()
+    return Side("aiohttp no-op POST handler, own process, keep-alive", stat)
+
+
+def xtest_sides(display: str, budget: Budget) -> tuple[Side, Side]:
+    conn = xdisplay.Display(display)
+    try:
+        root = conn.screen().root
+
+        def events() -> None:
+            xtest.fake_input(conn, X.MotionNotify, 0, x=CLICK_AT[0], y=CLICK_AT[1])
+            xtest.fake_input(conn, X.ButtonPress, 1)
+            xtest.fake_input(conn, X.ButtonRelease, 1)
+
+        def flushed() -> None:
+            events()
+            conn.flush()
+
+        def round_trip() -> Any:
+            events()
+            return root.query_pointer()
+
+        one_flush = Side("python-xlib XTest motion+press+release, one flush", time_sync(flushed, budget))
+        conn.sync()
+        with_reply = Side("the same + QueryPointer round trip (the answer's position)", time_sync(round_trip, budget))
+        return one_flush, with_reply
+    finally:
+        conn.close()
+
+
+async def floor_rows(display: str, budget: Budget, click: Stat | None, key: Stat | None) -> list[Row]:
+    noop = await noop_side(budget)
+    loop = asyncio.get_running_loop()
+    flush, reply = await loop.run_in_executor(None, xtest_sides, display, budget)
+    rows = [
+        Row("latency", "floor: HTTP round trip", "ms", noop),
+        Row("latency", "floor: raw XTest click", "ms", flush),
+        Row("latency", "floor: raw XTest click + round trip", "ms", reply),
+    ]
+    assert noop.stat is not None and reply.stat is not None
+    floor = noop.stat.median + reply.stat.median
+    for name, stat, target in (("click", click, "≤ 0.5 ms"), ("key ctrl+a", key, "≤ 0.6 ms")):
+        if stat is None:
+            continue
+        rows.append(Row("latency", f"{name}: overhead over the floor", "ms",
+                        Side("agent median − (no-op round trip + XTest click with its round trip)",
+                             Stat([stat.median - floor]), note=f"floor {floor:.3f} ms, {name} {stat.median:.3f} ms, target {target}")))  # fmt: skip
+    return rows
