@@ -1,11 +1,11 @@
-"""The fleet simulation (bench/fleet.py) at a small size: the agent's own Heartbeat and Backoff
+"""The fleet simulation (devsupport/fleet.py) at a small size: the agent's own Heartbeat and Backoff
 on a virtual clock, many agents started within a minute, a control plane down for 5 minutes."""
 
 from __future__ import annotations
 
 import asyncio
 
-from bench.fleet import Scenario, VirtualTimeLoop, rates, simulate
+from devsupport.fleet import Scenario, VirtualTimeLoop, rates, simulate
 
 SMALL = Scenario(agents=300, rollout_s=60, interval_s=10, down_at_s=300, down_for_s=300, after_s=180, seed=1)
 
