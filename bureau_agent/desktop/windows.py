@@ -244,7 +244,7 @@ class WindowService:
 
     def _kill(self, conn: xdisplay.Display, wid: int) -> None:
         catcher = xerror.CatchError(*ewmh.WINDOW_ERRORS, xerror.BadValue)
-        conn.kill_client(wid, onerror=catcher)
+        conn.create_resource_object("window", wid).kill_client(onerror=catcher)
         conn.sync()  # an error here means it went away on its own meanwhile: fine either way
 
     def _send_geometry(self, conn: xdisplay.Display, wid: int, target: dict[str, int]) -> tuple[Window, bool]:
