@@ -143,9 +143,10 @@ def xclip_set(xvfb: Xvfb, text: str, selection: str = "clipboard") -> subprocess
     return proc
 
 
-def xclip_get(xvfb: Xvfb, selection: str = "clipboard", target: str | None = None) -> str:
+def xclip_get(xvfb: Xvfb, selection: str = "clipboard", target: str | None = None, encoding: str = "utf-8") -> str:
+    """What xclip reads (its bytes as they came: -t STRING gives Latin-1)."""
     args = ["xclip", "-o", "-selection", selection] + (["-t", target] if target else [])
-    return subprocess.run(args, env=_env(xvfb), capture_output=True, timeout=30, check=True).stdout.decode("utf-8")
+    return subprocess.run(args, env=_env(xvfb), capture_output=True, timeout=30, check=True).stdout.decode(encoding)
 
 
 def owner_of(xvfb: Xvfb, selection: str = "CLIPBOARD") -> int:
