@@ -137,6 +137,23 @@ class WindowService:
         focus_id = focused.id if hasattr(focused, "id") else None
         return _Top(False, ids, focus_id if focus_id in ids else None, frozenset())
 
+    def window_manager(self, conn: xdisplay.Display) -> str | None:
+        """The running EWMH window manager's name ("" when it gives none), None when none runs."""
+        a = self.atoms(conn)
+        root = conn.screen().root.id
+        batch = Batch(conn)
+        batch.get_property(root, a._NET_SUPPORTING_WM_CHECK, Xatom.WINDOW, 1)
+        (check,) = batch.results()
+        check_id = ewmh.first_cardinal(check)
+        if not check_id:
+            return None
+        batch.get_property(check_id, a._NET_SUPPORTING_WM_CHECK, Xatom.WINDOW, 1)
+        batch.get_property(check_id, a._NET_WM_NAME, a.UTF8_STRING, 256)
+        own, name = batch.results()
+        if ewmh.first_cardinal(own) != check_id:
+            return None  # a dead WM's leftover property
+        return ewmh.text(name, utf8=True) or ""
+
     def _listing(self, conn: xdisplay.Display) -> Listing:
         top = self._top(conn)
         a = self.atoms(conn)

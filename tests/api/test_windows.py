@@ -269,3 +269,15 @@ async def test_without_a_window_manager_close_uses_wm_delete_window_and_force_ki
         assert await call(bare, "POST", f"/v1/windows/{stubborn.id}/close", {"timeoutMs": 200}) == {"closed": False}
         assert await call(bare, "POST", f"/v1/windows/{stubborn.id}/close", {"force": True, "timeoutMs": 200}) == {"closed": True}
         assert not window_exists(bare_xvfb, stubborn.id)
+
+
+def test_doctor_says_whether_a_window_manager_runs(wm_xvfb: Xvfb, bare_xvfb: Xvfb) -> None:
+    from bureau_agent.doctor import run_checks
+    from tests.support.agent import agent_settings
+
+    def wm_check(xvfb: Xvfb) -> Any:
+        return next(c for c in run_checks(agent_settings(xvfb.name)) if c.name == "window_manager")
+
+    managed, bare = wm_check(wm_xvfb), wm_check(bare_xvfb)
+    assert managed.ok and "Openbox" in managed.detail
+    assert bare.ok and "none is running" in bare.detail and "409" in bare.detail

@@ -34,7 +34,7 @@ def _all_checks_pass(xvfb: Xvfb, tmp_path: Path) -> None:
     )
     checks = run_checks(settings)
     names = [c.name for c in checks]
-    assert names == ["display", "xtest", "capture", "accessibility", "token", "token_file_mode", "heartbeat", "jpeg", "listen"]
+    assert names == ["display", "xtest", "capture", "accessibility", "window_manager", "token", "token_file_mode", "heartbeat", "jpeg", "listen"]
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     out = io.StringIO()
     assert report(checks, out) == 0
