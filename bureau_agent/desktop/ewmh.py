@@ -189,7 +189,7 @@ class Batch:
 
 def prop_value(reply: Any) -> tuple[int, Any] | None:
     """(format, data) of a GetProperty reply, or None when it failed or the property is unset."""
-    if isinstance(reply, BaseException) or reply.property_type == X.NONE:
+    if reply is None or isinstance(reply, BaseException) or reply.property_type == X.NONE:
         return None
     return reply.value  # python-xlib's PropertyData: (format, data)
 

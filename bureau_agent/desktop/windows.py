@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -28,7 +29,13 @@ from bureau_agent.errors import NoWindowManager, WindowNotFound
 T = TypeVar("T")
 
 STATES = ("normal", "minimized", "maximized", "fullscreen")
-POLL_S = 0.005  # between two reads of the window manager's answer (each is one round trip)
+# Pauses between two reads of the window manager's answer (each read is one short owner call):
+# openbox answers within about a millisecond, so the first reads come quickly, later ones less so.
+POLL_S = (0.0005, 0.001, 0.001, 0.002, 0.002, 0.005)
+
+
+def _pause(attempt: int) -> float:
+    return POLL_S[min(attempt, len(POLL_S) - 1)]
 SETTLE_S = 0.05  # a geometry that stopped changing for this long is what the WM allows
 FORCE_WAIT_S = 2.0  # after XKillClient, the server destroys the windows at once: a short bound
 
@@ -159,10 +166,9 @@ class WindowService:
         a = self.atoms(conn)
         root = conn.screen().root.id
         batch = Batch(conn)
-        per_window = 9
+        per_window = 8
         for wid in top.ids:
             batch.get_property(wid, a._NET_WM_NAME, a.UTF8_STRING, 4096)
-            batch.get_property(wid, a.WM_NAME, X.AnyPropertyType, 4096)
             batch.get_property(wid, a.WM_CLASS, Xatom.STRING, 1024)
             batch.get_property(wid, a._NET_WM_PID, Xatom.CARDINAL, 1)
             batch.get_property(wid, a._NET_WM_DESKTOP, Xatom.CARDINAL, 1)
@@ -171,14 +177,19 @@ class WindowService:
             batch.get_geometry(wid)
             batch.translate(wid, root)
         replies = batch.results()
+        # WM_NAME only for the windows without _NET_WM_NAME (one more round trip, if any)
+        untitled = [wid for i, wid in enumerate(top.ids) if ewmh.prop_value(replies[i * per_window]) is None]
+        for wid in untitled:
+            batch.get_property(wid, a.WM_NAME, X.AnyPropertyType, 4096)
+        wm_names = dict(zip(untitled, batch.results()))
         windows = []
         for i, wid in enumerate(top.ids):
-            name, wm_name, wm_class, pid, desktop, net_state, wm_state, geometry, origin = replies[i * per_window : (i + 1) * per_window]
+            name, wm_class, pid, desktop, net_state, wm_state, geometry, origin = replies[i * per_window : (i + 1) * per_window]
             if isinstance(geometry, BaseException) or isinstance(origin, BaseException):
                 continue  # destroyed between the two batches
             title = ewmh.text(name, utf8=True)
             if title is None:
-                title = ewmh.text(wm_name, utf8=False, compound_text=a.COMPOUND_TEXT) or ""
+                title = ewmh.text(wm_names.get(wid), utf8=False, compound_text=a.COMPOUND_TEXT) or ""
             class_bytes = ewmh.data_bytes(wm_class)
             parts = class_bytes.split(b"\0") if class_bytes else []
             instance = parts[0].decode("utf-8", "replace") if parts else ""
@@ -244,10 +255,12 @@ class WindowService:
         top = self._require(conn, wid)
         a = self.atoms(conn)
         window = conn.create_resource_object("window", wid)
+        # Read first: a window destroyed but still listed (the WM lags) is a BadWindow here, a 404,
+        # and not a "closed" answered for a message the WM would drop.
+        protocols = window.get_full_property(a.WM_PROTOCOLS, Xatom.ATOM)
         if top.managed and a._NET_CLOSE_WINDOW in top.supported:
             self._checked(conn, wid, lambda onerror: ewmh.client_message(conn, wid, a._NET_CLOSE_WINDOW, [X.CurrentTime, ewmh.SOURCE_PAGER]))
             return True
-        protocols = window.get_full_property(a.WM_PROTOCOLS, Xatom.ATOM)
         if protocols is None or a.WM_DELETE_WINDOW not in protocols.value:
             return False
         self._checked(
@@ -329,13 +342,14 @@ class WindowService:
     async def _until(self, check: Callable[[xdisplay.Display, int], T | None], wid: int, timeout_s: float) -> T | None:
         """Poll check on the owner thread until it gives a truthy value or timeout_s passes."""
         deadline = time.monotonic() + timeout_s
-        while True:
+        for attempt in itertools.count():
             result = await self._call(check, wid)
             if result:
                 return result
             if time.monotonic() >= deadline:
                 return None
-            await asyncio.sleep(POLL_S)
+            await asyncio.sleep(_pause(attempt))
+        raise AssertionError("unreachable")
 
     async def list(self) -> Listing:
         return await self.display.call(self._listing)
@@ -376,7 +390,7 @@ class WindowService:
         wanted = {**dataclasses.asdict(before), **(expect or target)}
         deadline = time.monotonic() + self.confirm_s
         last, stable_since = before, time.monotonic()
-        while True:
+        for attempt in itertools.count():
             now = await self._call(self._window, wid)
             if now is None:
                 raise _not_found(wid)
@@ -388,19 +402,48 @@ class WindowService:
                 return now  # the WM applied what it allows (size increments, screen edges)
             if time.monotonic() >= deadline:
                 return now
-            await asyncio.sleep(POLL_S)
+            await asyncio.sleep(_pause(attempt))
+        raise AssertionError("unreachable")
 
     async def set_state(self, wid: int, state: str) -> Window:
+        before = await self._call(self._window, wid)
         await self._call(self._send_state, wid, state)
+        if before is None:
+            raise _not_found(wid)
 
         def reached(conn: xdisplay.Display, wid: int) -> Window | None:
             window = self._window(conn, wid)
             if window is None:
                 raise _not_found(wid)
-            return window if window.state == state else None
+            if window.state != state:
+                return None
+            # The WM sets the state properties before it (un)maps the window, and moves the focus
+            # away from a minimized one after that: wait for all of it.
+            if state == "minimized" and window.focused:
+                return None
+            viewable = conn.create_resource_object("window", wid).get_attributes().map_state == X.IsViewable
+            return window if viewable == (state != "minimized") else None
 
-        if await self._until(reached, wid, self.confirm_s) is None:
-            pass  # the WM refused or is slow: the answer below says what the state really is
+        # ... and before it resizes it (into or out of maximized/fullscreen, possibly in steps:
+        # fullscreen, then maximized, then normal): once the state is reached, the answer waits
+        # for the geometry to stay put for SETTLE_S.
+        deadline = time.monotonic() + self.confirm_s
+        resizes = state != "minimized" and before.state != "minimized" and state != before.state
+        last: tuple[tuple[int, int, int, int], float] | None = None
+        for attempt in itertools.count():
+            window = await self._call(reached, wid)
+            now = time.monotonic()
+            if window is not None:
+                if last is None or last[0] != window.geometry:
+                    last = (window.geometry, now)
+                if not resizes or now - last[1] >= SETTLE_S:
+                    return window
+            else:
+                last = None
+            if now >= deadline:
+                break
+            await asyncio.sleep(_pause(attempt))
+        # the WM refused or is slow: the answer says what the state really is
         window = await self._call(self._window, wid)
         if window is None:
             raise _not_found(wid)
