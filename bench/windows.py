@@ -157,7 +157,7 @@ async def _rows(client: Client, xvfb: Xvfb, env: dict[str, str], fast: Budget, m
             watcher.close()
         wm = Side("openbox alone: _NET_ACTIVE_WINDOW message → its PropertyNotify (python-xlib, event-driven)")
         wm.stat = Stat(samples)
-        rows.append(Row(SECTION, "  of which the window manager's own activation latency", "ms", wm))
+        rows.append(Row(SECTION, "activate: the window manager's own part of it", "ms", wm))
     finally:
         conn.close()
 
