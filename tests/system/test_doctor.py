@@ -38,7 +38,7 @@ def _all_checks_pass(xvfb: Xvfb, tmp_path: Path) -> None:
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     out = io.StringIO()
     assert report(checks, out) == 0
-    assert "9 ok, 0 failed" in out.getvalue() and "t" * 32 not in out.getvalue()
+    assert "10 ok, 0 failed" in out.getvalue() and "t" * 32 not in out.getvalue()
 
 
 def test_failures_each_come_with_a_fix(own_xvfb: Xvfb, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
