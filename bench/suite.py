@@ -33,6 +33,7 @@ from bench.floor import floor_rows
 from bench.measure import Budget, Row, Side, Stat, Unavailable, time_async, time_sync
 from bench.scene import HEIGHT, WIDTH, Scene
 from bench.streams import stream_rows
+from bench.windows import window_rows
 
 CLICK_AT = (640, 360)  # inside scene.PHOTO_BOX: nothing there reacts to input
 DRAG_FROM, DRAG_TO = (200, 200), (900, 500)
@@ -198,6 +199,7 @@ class Suite:
                 await self.command_rows()
                 self.rows += await stream_rows(p.medium)  # a control plane and desktop of their own
                 self.rows += await accessibility.rows(self.scene, agent.base_url, self.plan.medium, self.plan.slow, log)
+                self.rows += await window_rows(p.fast, p.medium, p.slow, self.workdir)  # a display of their own, with openbox
                 await self.load_rows()
                 self.rows += await files_rows(agent, self.workdir, p.files_mib, p.files_reps)
                 self.rows += await asyncio.to_thread(client_rows, p.fast, p.medium)  # its own control plane

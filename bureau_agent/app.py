@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bureau_agent import appkeys
-from bureau_agent.api import accessibility, chat, files, input, process, screenshot, system
+from bureau_agent.api import accessibility, chat, clipboard, files, input, process, screenshot, system, windows
 from bureau_agent.api.feature import Feature
 from bureau_agent.api.middleware import make_auth_middleware
 from bureau_agent.config import Settings
@@ -55,6 +55,8 @@ FEATURES: tuple[Feature, ...] = (
     chat.FEATURE,
     files.FEATURE,
     accessibility.FEATURE,
+    windows.FEATURE,
+    clipboard.FEATURE,
 )
 
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
@@ -129,9 +131,14 @@ def create_app(settings: Settings, token: str | None, heartbeat_token: str | Non
     routes: list[Route] = [route for feature in FEATURES for route in feature.routes]
     public = {route.path for route in routes if not route.auth}  # what the OpenAPI document says
     streamed = {(route.method, route.path) for route in routes if route.request_media}
+    body_limits = {route.path: route.body_limit(settings) for route in routes if route.body_limit is not None}
     in_flight = InFlight()
     app = web.Application(
-        middlewares=[in_flight.middleware, error_middleware, make_auth_middleware(token, settings.max_body_bytes, public, streamed)],
+        middlewares=[
+            in_flight.middleware,
+            error_middleware,
+            make_auth_middleware(token, settings.max_body_bytes, public, streamed, body_limits),
+        ],
         client_max_size=settings.max_body_bytes,
         # An upload (PUT /v1/files) is read as it arrives: a 1 MiB buffer instead of aiohttp's
         # 64 KiB means fewer pauses of the socket and fewer, larger chunks (measured: ~20 % less

@@ -15,10 +15,12 @@ from bureau_agent.chat.relay import ChatRelay
 from bureau_agent.config import Settings
 from bureau_agent.control.heartbeat import Heartbeat
 from bureau_agent.desktop.capture import Capturer
+from bureau_agent.desktop.clipboard import Clipboard
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.input_service import InputService
 from bureau_agent.desktop.readiness import Readiness
 from bureau_agent.desktop.screenshots import Screenshots
+from bureau_agent.desktop.windows import WindowService
 from bureau_agent.files.service import FileService
 from bureau_agent.httpkit.routes import Route
 from bureau_agent.process.runner import Runner
@@ -45,6 +47,8 @@ CAPTURER = web.AppKey("capturer", Capturer)
 READINESS = web.AppKey("readiness", Readiness)
 INPUT = web.AppKey("input", InputService)
 SCREENSHOTS = web.AppKey("screenshots", Screenshots)
+WINDOWS = web.AppKey("windows", WindowService)
+CLIPBOARD = web.AppKey("clipboard", Clipboard)
 RUNNER = web.AppKey("process_runner", Runner)
 RELAY = web.AppKey("chat_relay", ChatRelay)
 CHAT_STATUS = web.AppKey("chat_status", ChatStatus)

@@ -112,6 +112,10 @@ FIELDS: tuple[Field, ...] = (
     # Accessibility (GET /v1/accessibility): the whole request, every application read in parallel
     # within it; one that has not answered by then is skipped and named.
     Field("accessibility_timeout_ms", int, 3000, "time bound of one accessibility tree request", 100, 60_000),
+    # windows and clipboard
+    Field("windows_confirm_ms", int, 1000, "how long a window action waits for the window manager to apply it", 0, 10_000),
+    Field("clipboard_max_bytes", int, 8 * MiB, "largest clipboard text set or read (UTF-8 bytes)", 1, 256 * MiB),
+    Field("clipboard_timeout_ms", int, 2000, "how long a selection owner may take to answer (each INCR step too)", 50, 60_000),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
@@ -182,6 +186,9 @@ class Settings:
     files_max_concurrent: int
     files_umask: str
     accessibility_timeout_ms: int
+    windows_confirm_ms: int
+    clipboard_max_bytes: int
+    clipboard_timeout_ms: int
 
     def __init__(self, values: dict[str, Any], sources: dict[str, str]) -> None:
         self.values = values

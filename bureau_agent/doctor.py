@@ -27,6 +27,7 @@ from bureau_agent.desktop.bands import band_count
 from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.readiness import Check, desktop_checks
+from bureau_agent.desktop.windows import WindowService
 from bureau_agent.errors import AgentError
 from bureau_agent.process.environment import RunAs, Session
 
@@ -62,6 +63,8 @@ async def _desktop_checks(settings: Settings) -> list[Check]:
         await display.start()
         checks = await desktop_checks(display.state, capturer)
         checks.append(await _accessibility_check(settings, display))
+        if display.connected:
+            checks.append(await _window_manager_check(display))
         return checks
     finally:
         await capturer.close()
@@ -77,6 +80,21 @@ async def _accessibility_check(settings: Settings, display: Display) -> Check:
     finally:
         await service.close()
     return Check("accessibility", ok, detail.split(" Fix: ")[0], "" if ok else FIX_ACCESSIBILITY)
+
+
+NO_WM = (
+    "none is running: the windows are the mapped children of the root, activate sets the input focus "
+    "itself, minimized/maximized/fullscreen answer 409 no_window_manager, close needs the client's "
+    "WM_DELETE_WINDOW (or force), and new windows are not placed or decorated"
+)
+
+
+async def _window_manager_check(display: Display) -> Check:
+    """Not a failure (the agent works without one), but what /v1/windows does differs."""
+    name = await display.call(WindowService(display).window_manager)
+    if name is None:
+        return Check("window_manager", True, NO_WM)
+    return Check("window_manager", True, f"{name or 'an EWMH window manager'} manages the screen (all window actions available)")
 
 
 def _xauthority_check(settings: Settings) -> Check | None:

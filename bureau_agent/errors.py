@@ -57,6 +57,18 @@ class NotFound(AgentError):
     status, code = 404, "not_found"
 
 
+class WindowNotFound(AgentError):
+    """A window id that is not (or no longer) a listed window, also when it vanished mid-call."""
+
+    status, code = 404, "window_not_found"
+
+
+class NoWindowManager(AgentError):
+    """A window state only a window manager can give (minimized, maximized, fullscreen)."""
+
+    status, code = 409, "no_window_manager"
+
+
 class MethodNotAllowed(AgentError):
     status, code = 405, "method_not_allowed"
 
@@ -94,6 +106,10 @@ class AccessibilityUnavailable(AgentError):
 
 class ChatTimeout(AgentError):
     status, code = 504, "chat_timeout"
+
+
+class ClipboardTimeout(AgentError):
+    status, code = 504, "clipboard_timeout"
 
 
 class Internal(AgentError):

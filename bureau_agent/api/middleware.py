@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from aiohttp import web
 
@@ -24,7 +24,11 @@ def is_loopback_host(host: str) -> bool:
 
 
 def make_auth_middleware(
-    token: str | None, max_body_bytes: int, public: Collection[str], streamed: Collection[tuple[str, str]] = ()
+    token: str | None,
+    max_body_bytes: int,
+    public: Collection[str],
+    streamed: Collection[tuple[str, str]] = (),
+    body_limits: Mapping[str, int] | None = None,
 ) -> web.middleware:
     """Every path but the public ones needs `Authorization: Bearer <token>`.
 
@@ -34,9 +38,12 @@ def make_auth_middleware(
     request that carries an Origin header (browsers add it to those) or names a Host that is not
     loopback is refused. Oversized bodies announced by Content-Length are refused before
     anything is read, except on the streamed routes ((method, path): uploads with a limit of their own).
+    body_limits gives a route (by its path pattern) a limit of its own instead of max_body_bytes;
+    its handler reads the body with that limit (request.clone(client_max_size=…)).
     """
     public_paths = frozenset(public)
     streamed_routes = frozenset(streamed)
+    limits = dict(body_limits or {})
 
     @web.middleware
     async def auth_middleware(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
@@ -49,12 +56,14 @@ def make_auth_middleware(
             raise Unauthorized("Development mode does not answer web pages: this request carries an Origin header.")
         elif not is_loopback_host(request.headers.get("Host", "")):
             raise Unauthorized("Development mode answers only requests whose Host is loopback (localhost, 127.0.0.1, [::1]).")
+        resource = request.match_info.route.resource
+        limit = limits.get(resource.canonical, max_body_bytes) if resource is not None else max_body_bytes
         if (
             request.content_length is not None
-            and request.content_length > max_body_bytes
+            and request.content_length > limit
             and (request.method, request.path) not in streamed_routes
         ):
-            raise payload_too_large(max_body_bytes)
+            raise payload_too_large(limit)
         return await handler(request)
 
     return auth_middleware

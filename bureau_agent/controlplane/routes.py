@@ -42,4 +42,11 @@ FORWARDS: tuple[Forward, ...] = (
     Forward("POST", "files/move", CONTROL, "files/move", "Move or rename a file or directory"),
     Forward("GET", "screen/stream", CONTROL, "screen/stream", "The live screen: multipart/x-mixed-replace frames on change"),
     Forward("GET", "events", READ, "events", "The agent's status and action events (server-sent events)"),
+    Forward("GET", "windows", CONTROL, "windows", "List the desktop's top-level windows"),
+    Forward("POST", "windows/{wid}/activate", CONTROL, "windows/{wid}/activate", "Raise and focus a window, confirmed"),
+    Forward("POST", "windows/{wid}/close", CONTROL, "windows/{wid}/close", "Close a window (force: kill its client)"),
+    Forward("POST", "windows/{wid}/geometry", CONTROL, "windows/{wid}/geometry", "Move and/or resize a window"),
+    Forward("POST", "windows/{wid}/state", CONTROL, "windows/{wid}/state", "Minimize, maximize, fullscreen or restore a window"),
+    Forward("GET", "clipboard", CONTROL, "clipboard", "Read the clipboard as text"),
+    Forward("POST", "clipboard", CONTROL, "clipboard", "Set the clipboard to text"),
 )

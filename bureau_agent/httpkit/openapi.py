@@ -57,11 +57,14 @@ def _operation(route: Route) -> dict[str, Any]:
         "operationId": re.sub(r"[^A-Za-z0-9]+", "_", route.method.lower() + route.path.removeprefix("/v1")).strip("_"),
         "responses": {},
     }
-    if route.query:
-        op["parameters"] = [
-            {"name": name, "in": "query", "required": False, "schema": _clean(schema)}
-            for name, schema in route.query.items()
-        ]
+    # Path parameters on the operation, not the path item: a path's keys are then all methods.
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": _clean(schema)} for name, schema in route.path_params.items()
+    ] + [
+        {"name": name, "in": "query", "required": False, "schema": _clean(schema)} for name, schema in route.query.items()
+    ]
+    if parameters:
+        op["parameters"] = parameters
     if route.body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _clean(route.body)}}}
     elif route.request_media:
@@ -97,11 +100,6 @@ def build_document(routes: list[Route], *, title: str, version: str, description
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
-        if route.path_params:
-            paths[route.path]["parameters"] = [
-                {"name": name, "in": "path", "required": True, "schema": _clean(schema)}
-                for name, schema in route.path_params.items()
-            ]
     return {
         "openapi": "3.0.3",
         "info": {

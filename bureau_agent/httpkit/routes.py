@@ -29,3 +29,6 @@ class Route:
     auth: bool = True
     extra_responses: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     path_params: dict[str, Schema] = dataclasses.field(default_factory=dict)  # {name} parts of path
+    # A body limit of the route's own, from the app's settings, instead of the app-wide one
+    # (the handler reads its body with request.clone(client_max_size=...)).
+    body_limit: Callable[[Any], int] | None = None

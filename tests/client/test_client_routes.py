@@ -58,6 +58,7 @@ async def test_screen_stream(plane: Plane, url: str, bureau: Bureau) -> None:
 
 
 @served("GET", "windows")
+@pytest.mark.usefixtures("xterm")  # once it is on the screen, openbox manages it
 def test_windows(bureau: Bureau) -> None:
     d = bureau.desktop(MAIN)
     listed = d.windows()

@@ -250,6 +250,7 @@ async def test_file_tools(plane: Plane, tmp_path: Path) -> None:
 
 
 @served("GET", "clipboard")
+@pytest.mark.usefixtures("xterm")  # once it is on the screen, openbox manages it
 async def test_clipboard_and_window_tools(plane: Plane) -> None:
     async with stdio_session(plane) as s:
         assert json_of(await s.call_tool("desktop_clipboard_set", {"desktopId": MAIN, "text": "from the model"})) == {"length": 14}

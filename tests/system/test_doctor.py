@@ -39,14 +39,14 @@ def _all_checks_pass(xvfb: Xvfb, tmp_path: Path) -> None:
     )
     checks = run_checks(settings)
     names = [c.name for c in checks]
-    assert names == ["display", "xtest", "capture", "accessibility", "token", "token_file_mode", "token_reach", "heartbeat", "jpeg", "listen"]
+    assert names == ["display", "xtest", "capture", "accessibility", "window_manager", "token", "token_file_mode", "token_reach", "heartbeat", "jpeg", "listen"]
     if os.geteuid() != 0:  # the agent is then the desktop user: its commands could read the token
         assert [c.name for c in checks if not c.ok] == ["token_reach"]
         return
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     out = io.StringIO()
     assert report(checks, out) == 0
-    assert "10 ok, 0 failed" in out.getvalue() and "t" * 32 not in out.getvalue()
+    assert "11 ok, 0 failed" in out.getvalue() and "t" * 32 not in out.getvalue()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the file is given to another user")
