@@ -29,13 +29,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bureau_agent import appkeys
-from bureau_agent.api import accessibility, chat, clipboard, files, input, process, screenshot, system, windows
+from bureau_agent.api import accessibility, act, chat, clipboard, files, input, process, screenshot, system, windows
 from bureau_agent.api.feature import Feature
 from bureau_agent.api.middleware import make_auth_middleware
 from bureau_agent.config import Settings
 from bureau_agent.control.client import ControlPlaneClient
 from bureau_agent.control.heartbeat import Heartbeat
 from bureau_agent.desktop.capture import Capturer
+from bureau_agent.desktop.damage import DamageWatcher
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.readiness import Readiness
 from bureau_agent.httpkit.middleware import error_middleware
@@ -57,6 +58,7 @@ FEATURES: tuple[Feature, ...] = (
     accessibility.FEATURE,
     windows.FEATURE,
     clipboard.FEATURE,
+    act.FEATURE,
 )
 
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
@@ -67,12 +69,16 @@ async def desktop_lifespan(app: web.Application) -> AsyncIterator[None]:
     display = Display(settings.display)
     capturer = Capturer(settings.display)
     readiness = Readiness(display, capturer)
+    damage = DamageWatcher(settings.display)
     app[appkeys.DISPLAY], app[appkeys.CAPTURER], app[appkeys.READINESS] = display, capturer, readiness
+    app[appkeys.DAMAGE] = damage
     await display.start()
     await readiness.start()
+    damage.start()
     try:
         yield
     finally:
+        await damage.close()
         await readiness.close()
         await capturer.close()
         await display.close()

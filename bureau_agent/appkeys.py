@@ -16,6 +16,7 @@ from bureau_agent.config import Settings
 from bureau_agent.control.heartbeat import Heartbeat
 from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.clipboard import Clipboard
+from bureau_agent.desktop.damage import DamageWatcher
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.input_service import InputService
 from bureau_agent.desktop.readiness import Readiness
@@ -44,6 +45,7 @@ HEARTBEAT = web.AppKey("heartbeat", Heartbeat)
 
 DISPLAY = web.AppKey("display", Display)
 CAPTURER = web.AppKey("capturer", Capturer)
+DAMAGE = web.AppKey("damage", DamageWatcher)  # who drew what: act's settle wait, the screen stream
 READINESS = web.AppKey("readiness", Readiness)
 INPUT = web.AppKey("input", InputService)
 SCREENSHOTS = web.AppKey("screenshots", Screenshots)
