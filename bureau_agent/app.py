@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bureau_agent import appkeys
-from bureau_agent.api import accessibility, act, chat, clipboard, files, input, process, screenshot, system, windows
+from bureau_agent.api import accessibility, act, chat, clipboard, files, input, process, screenshot, stream, system, windows
 from bureau_agent.api.feature import Feature
 from bureau_agent.api.middleware import make_auth_middleware
 from bureau_agent.config import Settings
@@ -59,6 +59,7 @@ FEATURES: tuple[Feature, ...] = (
     windows.FEATURE,
     clipboard.FEATURE,
     act.FEATURE,
+    stream.FEATURE,
 )
 
 IN_FLIGHT = web.AppKey("in_flight", InFlight)

@@ -27,6 +27,7 @@ from bureau_agent.httpkit.routes import Route
 from bureau_agent.process.runner import Runner
 from bureau_agent.system.identity import Identity
 from bureau_agent.system.metrics import CpuSampler
+from bureau_agent.viewers import Viewers
 
 
 class ChatStatus(Protocol):
@@ -56,3 +57,4 @@ RELAY = web.AppKey("chat_relay", ChatRelay)
 CHAT_STATUS = web.AppKey("chat_status", ChatStatus)
 FILES = web.AppKey("files", FileService)
 ACCESSIBILITY = web.AppKey("accessibility", ThreadedAccessibility)
+SCREEN_VIEWERS = web.AppKey("screen_viewers", Viewers)

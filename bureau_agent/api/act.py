@@ -268,8 +268,11 @@ def _dumps(answer: dict[str, Any]) -> bytes:
 
 
 def _with_image(answer: dict[str, Any], info: dict[str, Any], data: bytes) -> bytes:
-    answer = dict(answer, screenshot={**info, "data": base64.b64encode(data).decode("ascii")})
-    return _dumps(answer)
+    # The base64 is spliced in as bytes rather than handed to json.dumps, which would scan and
+    # copy a megabyte string twice more: "screenshot" is the last key and "data" its last one.
+    head = _dumps(dict(answer, screenshot={**info, "data": ""}))
+    assert head.endswith(b'"data":""}}')
+    return b"".join((head[:-3], base64.b64encode(data), b'"}}'))
 
 
 ROUTES = [
