@@ -22,8 +22,7 @@ import aiohttp
 import psutil
 from PIL import Image
 
-from bench import accessibility
-from bench import step
+from bench import accessibility, step, stream
 from bench.agent import Client, running_agent, time_to_ready
 from bench.baselines import Baselines
 from bench.client import client_rows
@@ -50,6 +49,7 @@ MANY_CHARS = "aé€中😀ßñçøåæœ ÄÖÜüö£¥«»–—…αβγДЖ�
 # takes the running Suite (its plan, scene, client) and returns its rows.
 EXTRA: dict[str, Callable[[Suite], Awaitable[list[Row]]]] = {
     "step": step.step_rows,
+    "stream": stream.stream_rows,
 }
 
 
@@ -186,6 +186,7 @@ class Suite:
         self.client: Client | None = None
         self.base_url = ""
         self.xdotool_click: Side | None = None
+        self.agent_pid: int | None = None
 
     async def run(self) -> list[Row]:
         p = self.plan
@@ -198,6 +199,7 @@ class Suite:
         async with running_agent(self.scene.name, self.env, self.workdir / "agent.log") as agent:
             self.base_url = agent.base_url
             self.client = Client(agent.base_url)
+            self.agent_pid = agent.proc.pid if agent.proc is not None else None
             try:
                 assert agent.proc is not None
                 self.start_rss_row(agent.proc.pid)
