@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bureau_agent import appkeys
-from bureau_agent.api import accessibility, act, chat, clipboard, files, input, process, screenshot, stream, system, windows
+from bureau_agent.api import accessibility, act, chat, clipboard, events, files, input, process, screenshot, stream, system, windows
 from bureau_agent.api.feature import Feature
 from bureau_agent.api.middleware import make_auth_middleware
 from bureau_agent.config import Settings
@@ -60,6 +60,7 @@ FEATURES: tuple[Feature, ...] = (
     clipboard.FEATURE,
     act.FEATURE,
     stream.FEATURE,
+    events.FEATURE,
 )
 
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
@@ -145,6 +146,12 @@ def create_app(settings: Settings, token: str | None, heartbeat_token: str | Non
             in_flight.middleware,
             error_middleware,
             make_auth_middleware(token, settings.max_body_bytes, public, streamed, body_limits),
+        middlewares=[in_flight.middleware, error_middleware, make_auth_middleware(token, settings.max_body_bytes, public, streamed)],
+        middlewares=[
+            in_flight.middleware,
+            error_middleware,
+            make_auth_middleware(token, settings.max_body_bytes, public),
+            events.make_action_middleware(routes),  # inside auth: a refused token is no call
         ],
         client_max_size=settings.max_body_bytes,
         # An upload (PUT /v1/files) is read as it arrives: a 1 MiB buffer instead of aiohttp's

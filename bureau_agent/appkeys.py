@@ -20,6 +20,7 @@ from bureau_agent.desktop.damage import DamageWatcher
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.input_service import InputService
 from bureau_agent.desktop.readiness import Readiness
+from bureau_agent.events import EventLog
 from bureau_agent.desktop.screenshots import Screenshots
 from bureau_agent.desktop.windows import WindowService
 from bureau_agent.files.service import FileService
@@ -58,3 +59,5 @@ CHAT_STATUS = web.AppKey("chat_status", ChatStatus)
 FILES = web.AppKey("files", FileService)
 ACCESSIBILITY = web.AppKey("accessibility", ThreadedAccessibility)
 SCREEN_VIEWERS = web.AppKey("screen_viewers", Viewers)
+EVENTS = web.AppKey("events", EventLog)
+EVENT_VIEWERS = web.AppKey("event_viewers", Viewers)

@@ -118,6 +118,7 @@ FIELDS: tuple[Field, ...] = (
     Field("clipboard_timeout_ms", int, 2000, "how long a selection owner may take to answer (each INCR step too)", 50, 60_000),
     # Streams (GET /v1/screen/stream): each costs an encode per changed frame, so they are few.
     Field("stream_max_clients", int, 4, "screen streams open at once (more: 429 busy)", 1, 64),
+    Field("events_max_clients", int, 16, "event streams (GET /v1/events) open at once (more: 429 busy)", 1, 256),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

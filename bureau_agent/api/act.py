@@ -275,6 +275,12 @@ def _with_image(answer: dict[str, Any], info: dict[str, Any], data: bytes) -> by
     return b"".join((head[:-3], base64.b64encode(data), b'"}}'))
 
 
+def _summary(body: dict[str, Any]) -> str:
+    kinds = [str(a.get("action")) for a in body.get("actions", []) if isinstance(a, dict)]
+    shown = ", ".join(kinds[:8]) + (", …" if len(kinds) > 8 else "")
+    return f"act: {len(kinds)} action{'s' if len(kinds) != 1 else ''}" + (f" ({shown})" if kinds else "")
+
+
 ROUTES = [
     Route(
         "POST",
@@ -284,6 +290,7 @@ ROUTES = [
         body=BODY,
         response=RESPONSE,
         errors=(400, 503),
+        event_summary=_summary,
     ),
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +98,30 @@ class Action:
     schema: Schema
     check: Callable[[InputService, dict[str, Any]], None]
     run: Callable[[InputService, dict[str, Any]], Awaitable[dict[str, Any]]]
+    summary: Callable[[dict[str, Any]], str]  # for the action event: typed text cut at 40 characters
+
+
+TYPED_CHARS = 40
+
+
+def _at(body: dict[str, Any]) -> str:
+    return f"({body['x']}, {body['y']})" if "x" in body and "y" in body else "the pointer"
+
+
+def _click_summary(body: dict[str, Any]) -> str:
+    clicks = body.get("clicks", 1)
+    return f"{body.get('button', 'left')} click{f' x{clicks}' if clicks > 1 else ''} at {_at(body)}"
+
+
+def _drag_summary(body: dict[str, Any]) -> str:
+    start, end = body["from"], body["to"]
+    return f"drag ({start['x']}, {start['y']}) to ({end['x']}, {end['y']})"
+
+
+def _type_summary(body: dict[str, Any]) -> str:
+    text = body["text"]
+    shown = text[:TYPED_CHARS] + ("…" if len(text) > TYPED_CHARS else "")
+    return f"type {json.dumps(shown, ensure_ascii=False)} ({len(text)} characters)"
 
 
 def _check_click(service: InputService, body: dict[str, Any]) -> None:
@@ -161,12 +186,13 @@ async def _key(service: InputService, body: dict[str, Any]) -> dict[str, Any]:
 
 
 ACTIONS: dict[str, Action] = {
-    "click": Action(CLICK, _check_click, _click),
-    "move": Action(MOVE, _check_move, _move),
-    "drag": Action(DRAG, _check_drag, _drag),
-    "scroll": Action(SCROLL, _check_click, _scroll),  # the same optional point and modifiers
-    "type": Action(TYPE, _check_type, _type),
-    "key": Action(KEY, _check_key, _key),
+    "click": Action(CLICK, _check_click, _click, _click_summary),
+    "move": Action(MOVE, _check_move, _move, lambda body: f"move to {_at(body)}"),
+    "drag": Action(DRAG, _check_drag, _drag, _drag_summary),
+    # scroll: the same optional point and modifiers as a click
+    "scroll": Action(SCROLL, _check_click, _scroll, lambda body: f"scroll {body['direction']} {body.get('amount', 3)} at {_at(body)}"),
+    "type": Action(TYPE, _check_type, _type, _type_summary),
+    "key": Action(KEY, _check_key, _key, lambda body: f"key {body['key'][:TYPED_CHARS]}"),
 }
 
 
@@ -200,7 +226,8 @@ SUMMARIES = {
     "scroll": "Scroll the wheel", "type": "Type Unicode text", "key": "Press key combinations",
 }  # fmt: skip
 ROUTES = [
-    Route("POST", f"/v1/{name}", _handler(action), SUMMARIES[name], body=action.schema, response=RESPONSES[name], errors=ERRORS)
+    Route("POST", f"/v1/{name}", _handler(action), SUMMARIES[name], body=action.schema, response=RESPONSES[name],
+          errors=ERRORS, event_summary=action.summary)
     for name, action in ACTIONS.items()
 ]
 
