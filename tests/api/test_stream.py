@@ -155,13 +155,16 @@ async def test_a_viewer_that_never_reads_gets_no_growing_queue(client: TestClien
         sock.close()
 
 
-async def test_sigterm_with_three_open_streams_exits_within_the_grace(own_xvfb: Xvfb, tmp_path: Path) -> None:
+async def test_sigterm_with_three_open_streams_and_an_event_stream_exits_within_the_grace(own_xvfb: Xvfb, tmp_path: Path) -> None:
     agent = AgentProcess(own_xvfb.name, tmp_path / "agent.log", settings={"shutdown_grace_s": 20}).start()
     try:
         async with aiohttp.ClientSession() as session:
             streams = [await session.get(agent.url + "/v1/screen/stream", headers=agent.auth) for _ in range(3)]
             for resp in streams:
                 await Frames(resp).next()
+            events = await session.get(agent.url + "/v1/events", headers=agent.auth)
+            assert events.status == 200
+            streams.append(events)
             started = time.monotonic()
             agent.send_signal(signal.SIGTERM)
             code = await asyncio.to_thread(agent.wait, 30)
