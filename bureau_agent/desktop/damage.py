@@ -220,6 +220,12 @@ class DamageWatcher:
                     conn = None
                     continue
             fds = [self._wake_r] + ([conn.fileno] if conn is not None else [])
+            if conn is not None and conn.has_pending():
+                # python-xlib may have read events off the socket already (during a flush): the
+                # socket is then quiet, and with DeltaRectangles a window redrawing the same
+                # area sends nothing more until the region is emptied, so select would sleep
+                # on them for good.
+                timeout = 0
             try:
                 select.select(fds, [], [], timeout)
             except (OSError, ValueError):
@@ -314,6 +320,12 @@ class _Connection:
                 area = event.area
                 rects.append((area.x, area.y, area.width, area.height))
         return rects
+
+    def has_pending(self) -> bool:
+        try:
+            return bool(self.conn.pending_events())
+        except Exception:  # a dead connection: let the read find out and report it
+            return True
 
     def read_and_publish(self, watcher: DamageWatcher) -> bool | None:
         """Read what is queued; publish it. Whether anything was; None when the connection is gone."""
