@@ -158,6 +158,10 @@ class DamageWatcher:
         self._subs.add(sub)
         return sub
 
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
     def _unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subs:
             self._subs.discard(sub)

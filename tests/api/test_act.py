@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
+from bureau_agent import appkeys
 from tests.support.agent import AUTH
 from tests.support.reactive_window import ReactiveWindow, color
 from tests.support.xrecorder import Recorder
@@ -216,7 +217,12 @@ async def test_a_click_from_another_client_is_not_held_by_an_act_waiting(client:
         waiting = asyncio.ensure_future(
             act(client, {"actions": [], "settle": {"untilChange": True, "timeoutMs": 3000}, "screenshot": False})
         )
-        await asyncio.sleep(0.1)  # let the act reach its wait (the assertion below does not depend on it)
+        watcher = client.app[appkeys.DAMAGE]
+        for _ in range(200):  # the act has subscribed: from now on it sees every drawing
+            if watcher.subscribers:
+                break
+            await asyncio.sleep(0.01)
+        assert watcher.subscribers == 1
         cx, cy = win.center
         resp = await client.post("/v1/click", json={"x": cx, "y": cy}, headers=AUTH)
         assert resp.status == 200
