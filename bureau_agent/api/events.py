@@ -119,12 +119,14 @@ async def _record(request: web.Request, route: Route, status: int, started: floa
     try:
         # What the handler read (aiohttp keeps it); never a read of our own: a client that
         # stopped sending would hold this call's end.
-        raw = getattr(request, "_read_bytes", None)
+        raw = getattr(request, "_read_bytes", None) if route.body is not None else None
         body = json.loads(raw) if raw else None
     except Exception:  # not JSON, too large, a connection gone: summarise without it
         body = None
+    # Routes without a JSON body (files: GET, PUT, DELETE) are summarised from their query.
+    args = body if isinstance(body, dict) else dict(request.query) if route.body is None else None
     try:
-        summary = route.event_summary(body if isinstance(body, dict) else None)
+        summary = route.event_summary(args)
     except Exception:  # a body the handler refused may lack anything: never fail the call for it
         summary = route.path.removeprefix("/v1/")
     events_log.publish(

@@ -148,3 +148,14 @@ async def test_a_lost_display_is_a_status_event(make_agent: Callable[..., Any], 
     lost = await sse.next_of("status")
     assert lost["data"]["display"]["connected"] is False or lost["data"]["agentReady"] is False
     own_xvfb.restart()
+
+
+async def test_files_calls_are_summarised_by_their_paths(client: TestClient, subscribe: Callable[..., Any], tmp_path: Any) -> None:
+    sse = await subscribe()
+    target = str(tmp_path / "made")
+    await post(client, "/v1/files/mkdir", {"path": target})
+    resp = await client.get("/v1/files", params={"path": target}, headers=AUTH)
+    await resp.read()
+    made, read = (await sse.next_of("action"))["data"], (await sse.next_of("action"))["data"]
+    assert (made["route"], made["summary"]) == ("POST /v1/files/mkdir", f"mkdir {target}")
+    assert (read["route"], read["summary"], read["status"]) == ("GET /v1/files", f"read {target}", resp.status)
