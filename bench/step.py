@@ -1,6 +1,6 @@
 """The "step" rows: one step of an agent's loop (act, then look), against the two usual ways.
 
-An X app (tests/support/reactive_window.py) fills itself with a new color when clicked, 300 ms
+An X app (devsupport/reactive_window.py) fills itself with a new color when clicked, 300 ms
 later or at once. Each way of taking the step is timed and its screenshot checked at the
 window's center: the right frame shows the new color.
 
@@ -24,7 +24,7 @@ from PIL import Image
 
 from bench.agent import Client
 from bench.measure import Budget, Row, Side, Stat, time_async
-from tests.support.reactive_window import ReactiveWindow, color
+from devsupport.reactive_window import ReactiveWindow, color
 
 if TYPE_CHECKING:
     from bench.suite import Suite

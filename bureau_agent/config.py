@@ -192,6 +192,8 @@ class Settings:
     windows_confirm_ms: int
     clipboard_max_bytes: int
     clipboard_timeout_ms: int
+    stream_max_clients: int
+    events_max_clients: int
 
     def __init__(self, values: dict[str, Any], sources: dict[str, str]) -> None:
         self.values = values

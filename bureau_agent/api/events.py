@@ -22,6 +22,7 @@ from bureau_agent.aio import Ticker
 from bureau_agent.api.feature import Feature
 from bureau_agent.errors import AgentError, InvalidRequest
 from bureau_agent.events import Event, EventLog, now_iso
+from bureau_agent.httpkit.http import read_query
 from bureau_agent.httpkit.routes import Route
 from bureau_agent.viewers import Viewers
 
@@ -37,10 +38,13 @@ def _sse(event: Event) -> bytes:
     return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
 
 
-def _last_event_id(request: web.Request) -> int:
-    text = request.headers.get("Last-Event-ID") or request.query.get("lastEventId")
+QUERY = {"lastEventId": {"type": "integer", "minimum": 0, "description": "as the Last-Event-ID header: replay what came after"}}
+
+
+def _last_event_id(request: web.Request, query: dict[str, Any]) -> int:
+    text = request.headers.get("Last-Event-ID")
     if text is None:
-        return -1
+        return int(query.get("lastEventId", -1))
     try:
         return max(0, int(text))
     except ValueError:
@@ -48,10 +52,7 @@ def _last_event_id(request: web.Request) -> int:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    for name in request.query:
-        if name != "lastEventId":
-            raise InvalidRequest(f"query parameter {name} is not known.", details={"field": name})
-    last = _last_event_id(request)
+    last = _last_event_id(request, read_query(request, QUERY))
     log_ = request.app[appkeys.EVENTS]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -181,7 +182,7 @@ ROUTES = [
         "/v1/events",
         events,
         "Server-Sent Events: status changes and each input/act/exec/bash/python/chat call once it ends",
-        query={"lastEventId": {"type": "integer", "minimum": 0, "description": "as the Last-Event-ID header: replay what came after"}},
+        query=QUERY,
         response_media={"text/event-stream": EVENT_SCHEMA},
         errors=(400, 429),
     ),

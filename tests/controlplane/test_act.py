@@ -21,7 +21,8 @@ def plane(make_plane: Callable[..., Plane]) -> Plane:
 
 def test_act_through_the_control_plane_returns_the_settled_frame(plane: Plane) -> None:
     display = plane.runtime(MAIN)["display"]
-    with ReactiveWindow(display, 100, 100, 200, 150, delay_ms=100) as win:
+    cookie = str(plane.state_dir(MAIN) / "Xauthority")
+    with ReactiveWindow(display, 100, 100, 200, 150, delay_ms=100, xauthority=cookie) as win:
         cx, cy = win.center
         body = {"actions": [{"action": "click", "x": cx, "y": cy}], "settle": {"quietMs": 300}, "screenshot": {"format": "png"}}
         reply = plane.call("POST", f"/v1/desktops/{MAIN}/act", key="operator", body=body)
