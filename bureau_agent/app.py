@@ -146,11 +146,6 @@ def create_app(settings: Settings, token: str | None, heartbeat_token: str | Non
             in_flight.middleware,
             error_middleware,
             make_auth_middleware(token, settings.max_body_bytes, public, streamed, body_limits),
-        middlewares=[in_flight.middleware, error_middleware, make_auth_middleware(token, settings.max_body_bytes, public, streamed)],
-        middlewares=[
-            in_flight.middleware,
-            error_middleware,
-            make_auth_middleware(token, settings.max_body_bytes, public, streamed),
             events.make_action_middleware(routes),  # inside auth: a refused token is no call
         ],
         client_max_size=settings.max_body_bytes,
