@@ -135,7 +135,7 @@ def markdown_tables(rows: list[Row]) -> str:
             continue
         base = row.baseline
         single = row.agent.stat is not None and len(row.agent.stat.samples) == 1
-        how = "; ".join(x for x in (row.agent.label, row.agent.note) if x)
+        how = "; ".join(x for x in (row.agent.label, row.agent.note, f"baseline: {base.note}" if base and base.note else "") if x)
         out.append(
             f"| {row.name} | {row.unit} | {_cell(row.agent, 'median')} | {'—' if single else _cell(row.agent, 'p95')} "
             f"| {base.label if base else '—'} | {_cell(base, 'median')} | {_ratio(row)} | {how} |"

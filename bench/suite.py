@@ -22,7 +22,7 @@ import aiohttp
 import psutil
 from PIL import Image
 
-from bench import accessibility
+from bench import accessibility, step, stream
 from bench.agent import Client, running_agent, time_to_ready
 from bench.baselines import Baselines
 from bench.client import client_rows
@@ -43,6 +43,14 @@ ASCII_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,
 MIXED_CHARS = "Café crème à 3,50 € — naïve façade; 東京 😀 Grüße, señor! Ça va? Øl & smørrebrød. "
 # A stress case: 39 distinct characters a US layout lacks, more than Xvfb's 19 spare keycodes.
 MANY_CHARS = "aé€中😀ßñçøåæœ ÄÖÜüö£¥«»–—…αβγДЖЯ日本語한글ﬁ🚀✓→½"
+
+
+# Rows of modules of their own, by name (`python -m bench --only NAME` runs just those): each
+# takes the running Suite (its plan, scene, client) and returns its rows.
+EXTRA: dict[str, Callable[[Suite], Awaitable[list[Row]]]] = {
+    "step": step.step_rows,
+    "stream": stream.stream_rows,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,8 +174,9 @@ def check_png(data: bytes) -> None:
 
 
 class Suite:
-    def __init__(self, plan: Plan, scene: Scene, workdir: Path) -> None:
+    def __init__(self, plan: Plan, scene: Scene, workdir: Path, only: tuple[str, ...] = ()) -> None:
         self.plan = plan
+        self.only = only
         self.scene = scene
         self.workdir = workdir
         # As systemd/bureau-agent.service runs it (its Environment= lines that change the figures).
@@ -177,20 +186,28 @@ class Suite:
         self.client: Client | None = None
         self.base_url = ""
         self.xdotool_click: Side | None = None
+        self.agent_pid: int | None = None
 
     async def run(self) -> list[Row]:
         p = self.plan
-        log("start → ready")
-        await self.ready_row()
-        log(f"fleet of {p.fleet_agents} heartbeats, simulated clock")
-        # On a thread of its own: the simulation runs its own (virtual-time) event loop.
-        self.rows += await asyncio.get_running_loop().run_in_executor(None, fleet_rows, Scenario(agents=p.fleet_agents))
+        if not self.only:
+            log("start → ready")
+            await self.ready_row()
+            log(f"fleet of {p.fleet_agents} heartbeats, simulated clock")
+            # On a thread of its own: the simulation runs its own (virtual-time) event loop.
+            self.rows += await asyncio.get_running_loop().run_in_executor(None, fleet_rows, Scenario(agents=p.fleet_agents))
         async with running_agent(self.scene.name, self.env, self.workdir / "agent.log") as agent:
             self.base_url = agent.base_url
             self.client = Client(agent.base_url)
+            self.agent_pid = agent.proc.pid if agent.proc is not None else None
             try:
                 assert agent.proc is not None
                 self.start_rss_row(agent.proc.pid)
+                if self.only:
+                    for name in self.only:
+                        log(f"{name} rows")
+                        self.rows += await EXTRA[name](self)
+                    return self.rows
                 await self.input_rows()
                 await self.floor_rows()
                 await self.typing_rows()
@@ -203,6 +220,9 @@ class Suite:
                 await self.load_rows()
                 self.rows += await files_rows(agent, self.workdir, p.files_mib, p.files_reps)
                 self.rows += await asyncio.to_thread(client_rows, p.fast, p.medium)  # its own control plane
+                for name, rows in EXTRA.items():
+                    log(f"{name} rows")
+                    self.rows += await rows(self)
                 log(f"idle RSS and CPU over {p.idle_s:g} s")
                 assert agent.proc is not None
                 await self.idle_rows(agent.proc.pid)

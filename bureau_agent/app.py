@@ -29,13 +29,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bureau_agent import appkeys
-from bureau_agent.api import accessibility, chat, clipboard, files, input, process, screenshot, system, windows
+from bureau_agent.api import accessibility, act, chat, clipboard, events, files, input, process, screenshot, stream, system, windows
 from bureau_agent.api.feature import Feature
 from bureau_agent.api.middleware import make_auth_middleware
 from bureau_agent.config import Settings
 from bureau_agent.control.client import ControlPlaneClient
 from bureau_agent.control.heartbeat import Heartbeat
 from bureau_agent.desktop.capture import Capturer
+from bureau_agent.desktop.damage import DamageWatcher
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.readiness import Readiness
 from bureau_agent.httpkit.middleware import error_middleware
@@ -57,6 +58,9 @@ FEATURES: tuple[Feature, ...] = (
     accessibility.FEATURE,
     windows.FEATURE,
     clipboard.FEATURE,
+    act.FEATURE,
+    stream.FEATURE,
+    events.FEATURE,
 )
 
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
@@ -67,12 +71,16 @@ async def desktop_lifespan(app: web.Application) -> AsyncIterator[None]:
     display = Display(settings.display)
     capturer = Capturer(settings.display)
     readiness = Readiness(display, capturer)
+    damage = DamageWatcher(settings.display)
     app[appkeys.DISPLAY], app[appkeys.CAPTURER], app[appkeys.READINESS] = display, capturer, readiness
+    app[appkeys.DAMAGE] = damage
     await display.start()
     await readiness.start()
+    damage.start()
     try:
         yield
     finally:
+        await damage.close()
         await readiness.close()
         await capturer.close()
         await display.close()
@@ -138,6 +146,7 @@ def create_app(settings: Settings, token: str | None, heartbeat_token: str | Non
             in_flight.middleware,
             error_middleware,
             make_auth_middleware(token, settings.max_body_bytes, public, streamed, body_limits),
+            events.make_action_middleware(routes),  # inside auth: a refused token is no call
         ],
         client_max_size=settings.max_body_bytes,
         # An upload (PUT /v1/files) is read as it arrives: a 1 MiB buffer instead of aiohttp's

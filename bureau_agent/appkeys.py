@@ -16,9 +16,11 @@ from bureau_agent.config import Settings
 from bureau_agent.control.heartbeat import Heartbeat
 from bureau_agent.desktop.capture import Capturer
 from bureau_agent.desktop.clipboard import Clipboard
+from bureau_agent.desktop.damage import DamageWatcher
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.input_service import InputService
 from bureau_agent.desktop.readiness import Readiness
+from bureau_agent.events import EventLog
 from bureau_agent.desktop.screenshots import Screenshots
 from bureau_agent.desktop.windows import WindowService
 from bureau_agent.files.service import FileService
@@ -26,6 +28,7 @@ from bureau_agent.httpkit.routes import Route
 from bureau_agent.process.runner import Runner
 from bureau_agent.system.identity import Identity
 from bureau_agent.system.metrics import CpuSampler
+from bureau_agent.viewers import Viewers
 
 
 class ChatStatus(Protocol):
@@ -44,6 +47,7 @@ HEARTBEAT = web.AppKey("heartbeat", Heartbeat)
 
 DISPLAY = web.AppKey("display", Display)
 CAPTURER = web.AppKey("capturer", Capturer)
+DAMAGE = web.AppKey("damage", DamageWatcher)  # who drew what: act's settle wait, the screen stream
 READINESS = web.AppKey("readiness", Readiness)
 INPUT = web.AppKey("input", InputService)
 SCREENSHOTS = web.AppKey("screenshots", Screenshots)
@@ -54,3 +58,6 @@ RELAY = web.AppKey("chat_relay", ChatRelay)
 CHAT_STATUS = web.AppKey("chat_status", ChatStatus)
 FILES = web.AppKey("files", FileService)
 ACCESSIBILITY = web.AppKey("accessibility", ThreadedAccessibility)
+SCREEN_VIEWERS = web.AppKey("screen_viewers", Viewers)
+EVENTS = web.AppKey("events", EventLog)
+EVENT_VIEWERS = web.AppKey("event_viewers", Viewers)

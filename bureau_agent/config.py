@@ -116,6 +116,9 @@ FIELDS: tuple[Field, ...] = (
     Field("windows_confirm_ms", int, 1000, "how long a window action waits for the window manager to apply it", 0, 10_000),
     Field("clipboard_max_bytes", int, 8 * MiB, "largest clipboard text set or read (UTF-8 bytes)", 1, 256 * MiB),
     Field("clipboard_timeout_ms", int, 2000, "how long a selection owner may take to answer (each INCR step too)", 50, 60_000),
+    # Streams (GET /v1/screen/stream): each costs an encode per changed frame, so they are few.
+    Field("stream_max_clients", int, 4, "screen streams open at once (more: 429 busy)", 1, 64),
+    Field("events_max_clients", int, 16, "event streams (GET /v1/events) open at once (more: 429 busy)", 1, 256),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
@@ -189,6 +192,8 @@ class Settings:
     windows_confirm_ms: int
     clipboard_max_bytes: int
     clipboard_timeout_ms: int
+    stream_max_clients: int
+    events_max_clients: int
 
     def __init__(self, values: dict[str, Any], sources: dict[str, str]) -> None:
         self.values = values

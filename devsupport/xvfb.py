@@ -54,9 +54,24 @@ class Xvfb:
             os.close(read_fd)
         return self
 
+    def hold_number(self) -> None:
+        """After kill(): keep the display number from another Xvfb on this machine (other test
+        sessions start theirs with -displayfd, which takes the first free number), so that
+        nothing answers on it until restart(). The lock file names a live process: this one."""
+        assert self.number is not None and (self.proc is None or self.proc.poll() is not None)
+        with open(f"/tmp/.X{self.number}-lock", "w") as lock:
+            lock.write(f"{os.getpid():>10}\n")
+
     def restart(self) -> None:
         """Start again on the same display number, after stop() or kill()."""
         assert self.number is not None and (self.proc is None or self.proc.poll() is not None)
+        lock = f"/tmp/.X{self.number}-lock"
+        try:
+            with open(lock) as f:
+                if f.read().strip() == str(os.getpid()):  # ours, from hold_number()
+                    os.unlink(lock)
+        except OSError:
+            pass
         self.proc = subprocess.Popen(
             ["Xvfb", self.name, *self._args()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

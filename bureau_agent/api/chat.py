@@ -174,6 +174,8 @@ ROUTES = [
         response=REPLY,
         response_media={"text/event-stream": {"type": "string", "description": STREAM_DESCRIPTION}},
         errors=(400, 429, 503, 504),
+        # The message itself is the user's business: its length only.
+        event_summary=lambda body: f"chat message, {len(str(body['message']))} characters",
     ),
 ]
 

@@ -259,12 +259,19 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
 
 
 PATH_ERRORS = (400, 403, 404, 429)
+
+
+def _summary(verb: str, *fields: str):  # type: ignore[no-untyped-def]
+    """The action event's summary (GET /v1/events): the verb and the path(s), never the content."""
+    return lambda args: f"{verb} " + " to ".join(str(args.get(f, "?"))[:80] for f in fields)
+
 READ_MEDIA: dict[str, Any] = {"application/octet-stream": BINARY, "application/json": LISTING}
 ROUTES = [
     Route(
         "GET", "/v1/files", get_file,
         "Download a file (Range → 206, ETag, Last-Modified; Content-Type from the name) or list a directory",
         query=GET_QUERY, response_media=READ_MEDIA, response_headers=FILE_HEADERS, errors=(*PATH_ERRORS, 416),
+        event_summary=_summary("read", "path"),
         extra_responses={"206": {"description": "the requested byte range", "content": {"application/octet-stream": {"schema": BINARY}}},
                          "304": {"description": "If-None-Match matched the ETag"}},
     ),
@@ -276,21 +283,21 @@ ROUTES = [
         "PUT", "/v1/files", put_file,
         "Upload a file, streamed (the raw bytes are the body) into a temporary file then renamed into place: 201 new, 200 replaced",
         query=PUT_QUERY, request_media={"application/octet-stream": BINARY}, response=UPLOADED,
-        errors=(*PATH_ERRORS, 409, 413, 507),
+        errors=(*PATH_ERRORS, 409, 413, 507), event_summary=_summary("upload", "path"),
         extra_responses={"201": {"description": "created", "content": {"application/json": {"schema": UPLOADED}}}},
     ),
     Route(
         "DELETE", "/v1/files", delete_file, "Delete a file, a symlink (not its target) or a directory (recursive for a non-empty one)",
-        query=DELETE_QUERY, response=DELETED, errors=(*PATH_ERRORS, 409),
+        query=DELETE_QUERY, response=DELETED, errors=(*PATH_ERRORS, 409), event_summary=_summary("delete", "path"),
     ),
     Route(
         "POST", "/v1/files/mkdir", make_dir, "Create a directory: 201 created, 200 it already existed (parents=true)",
-        body=MKDIR, response=MADE, errors=(*PATH_ERRORS, 409),
+        body=MKDIR, response=MADE, errors=(*PATH_ERRORS, 409), event_summary=_summary("mkdir", "path"),
         extra_responses={"201": {"description": "created", "content": {"application/json": {"schema": MADE}}}},
     ),
     Route(
         "POST", "/v1/files/move", move, "Move or rename a file or directory (across filesystems: copied, then removed)",
-        body=MOVE, response=MOVED, errors=(*PATH_ERRORS, 409, 507),
+        body=MOVE, response=MOVED, errors=(*PATH_ERRORS, 409, 507), event_summary=_summary("move", "from", "to"),
     ),
 ]  # fmt: skip
 

@@ -9,6 +9,7 @@ desktop user's home; on agent shutdown running commands are ended and answered n
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -132,10 +133,24 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
 
 
 ERRORS = (400, 429)
+def _lines(text: str) -> str:
+    n = len(text.splitlines()) or 1
+    return f"{n} line{'s' if n != 1 else ''}"
+
+
+def _exec_summary(body: dict[str, Any]) -> str:
+    # Only the program's name: arguments, env and stdin may carry secrets.
+    words = body["argv"] if "argv" in body else str(body.get("command", "")).split()
+    return f"exec {os.path.basename(str(words[0]))[:40]}" if words else "exec"
+
+
 ROUTES = [
-    Route("POST", "/v1/exec", run_exec, "Run a command (sh -c, or an argv)", body=EXEC, response=RESULT, errors=ERRORS),
-    Route("POST", "/v1/bash", run_bash, "Run a bash script", body=BASH, response=RESULT, errors=ERRORS),
-    Route("POST", "/v1/python", run_python, "Run Python code with the desktop's python3", body=PYTHON, response=RESULT, errors=ERRORS),
-]
+    Route("POST", "/v1/exec", run_exec, "Run a command (sh -c, or an argv)", body=EXEC, response=RESULT, errors=ERRORS,
+          event_summary=_exec_summary),
+    Route("POST", "/v1/bash", run_bash, "Run a bash script", body=BASH, response=RESULT, errors=ERRORS,
+          event_summary=lambda body: f"bash script, {_lines(str(body['script']))}"),
+    Route("POST", "/v1/python", run_python, "Run Python code with the desktop's python3", body=PYTHON, response=RESULT,
+          errors=ERRORS, event_summary=lambda body: f"python code, {_lines(str(body['code']))}"),
+]  # fmt: skip
 
 FEATURE = Feature("process", ROUTES, lifespan=lifespan, on_shutdown=on_shutdown)

@@ -49,4 +49,5 @@ FORWARDS: tuple[Forward, ...] = (
     Forward("POST", "windows/{wid}/state", CONTROL, "windows/{wid}/state", "Minimize, maximize, fullscreen or restore a window"),
     Forward("GET", "clipboard", CONTROL, "clipboard", "Read the clipboard as text"),
     Forward("POST", "clipboard", CONTROL, "clipboard", "Set the clipboard to text"),
+    Forward("POST", "act", CONTROL, "act", "Run input actions, wait until the screen settles, take a screenshot"),
 )

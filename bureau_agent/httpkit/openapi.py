@@ -47,6 +47,8 @@ def _clean(schema: dict[str, Any]) -> dict[str, Any]:
             continue
         if isinstance(value, dict):
             value = _clean(value) if key != "properties" else {k: _clean(v) for k, v in value.items()}
+        elif isinstance(value, list):
+            value = [_clean(v) if isinstance(v, dict) else v for v in value]
         out[key] = value
     return out
 

@@ -32,3 +32,7 @@ class Route:
     # A body limit of the route's own, from the app's settings, instead of the app-wide one
     # (the handler reads its body with request.clone(client_max_size=...)).
     body_limit: Callable[[Any], int] | None = None
+    # The call's one-line summary for its `action` event (GET /v1/events), from the parsed JSON
+    # body (None when it was not JSON), or the query for a route without a JSON body. None: the
+    # route makes no event. Must never show a secret.
+    event_summary: Callable[[Any], str] | None = None

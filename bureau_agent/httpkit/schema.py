@@ -6,7 +6,8 @@ accept unknown keys, so a typo is a 400 rather than a silent default.
 
 Supported: type (object, array, string, integer, number, boolean), properties, required,
 additionalProperties (a schema, for maps), items, enum, minimum, maximum, minLength, maxLength,
-minItems, maxItems, nullable, default, description.
+minItems, maxItems, nullable, default, description; and one tagged union (`tagged()`: oneOf
+with a discriminator property naming the alternative, as OpenAPI spells it).
 """
 
 from __future__ import annotations
@@ -67,10 +68,38 @@ def array(items: Schema, max_items: int | None = None, *, min_items: int | None 
     return schema
 
 
+def tagged(tag: str, alternatives: dict[str, Schema], **extra: Any) -> Schema:
+    """An object that is one of several object schemas, chosen by its `tag` property (a string
+    naming the alternative). Each alternative is its own schema plus that property, so the
+    alternatives are not copied, only composed."""
+    variants = []
+    for name, schema in alternatives.items():
+        variant = dict(schema)
+        variant["properties"] = {tag: enum(name), **schema.get("properties", {})}
+        variant["required"] = [tag, *schema.get("required", ())]
+        variants.append(variant)
+    return {"type": "object", "oneOf": variants, "discriminator": {"propertyName": tag}, **extra}
+
+
+def _alternative(value: Any, schema: Schema, where: str) -> Schema:
+    tag = schema["discriminator"]["propertyName"]
+    prefix = "" if where == "body" else where + "."
+    names = [variant["properties"][tag]["enum"][0] for variant in schema["oneOf"]]
+    if tag not in value:
+        raise InvalidRequest(f"{prefix}{tag} is required (one of: {', '.join(names)}).", details={"field": prefix + tag})
+    if value[tag] not in names:
+        raise InvalidRequest(f"{prefix}{tag} must be one of: {', '.join(names)}.", details={"field": prefix + tag})
+    return schema["oneOf"][names.index(value[tag])]  # type: ignore[no-any-return]
+
+
 def validate(value: Any, schema: Schema, where: str = "body") -> Any:
     """Check value against schema; raise InvalidRequest naming the first offending field."""
     if value is None and schema.get("nullable"):
         return value
+    if "oneOf" in schema and "discriminator" in schema:
+        if not isinstance(value, dict):
+            raise InvalidRequest(f"{where} must be an object.", details={"field": where})
+        return validate(value, _alternative(value, schema, where), where)
     kind = schema.get("type")
     if kind is not None and not _is_type(value, kind):
         raise InvalidRequest(f"{where} must be {_TYPE_NAMES[kind]}.", details={"field": where})

@@ -1,0 +1,71 @@
+"""The agent's event log: numbered events in a ring of the last 256, and subscribers that read
+from it by id (GET /v1/events).
+
+Neutral (no HTTP, no X). Subscribers hold no queue of their own: each remembers the last id it
+sent and reads what follows from the ring when woken, so a slow subscriber costs nothing, and
+one that falls more than the ring behind skips what the ring no longer has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import datetime
+from typing import Any
+
+RING = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    id: int
+    type: str  # "status" or "action"
+    data: dict[str, Any]
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class EventLog:
+    def __init__(self, size: int = RING) -> None:
+        self._ring: collections.deque[Event] = collections.deque(maxlen=size)
+        self._last_id = 0
+        self._changed = asyncio.Condition()
+        self.closed = False
+
+    @property
+    def last_id(self) -> int:
+        return self._last_id
+
+    def publish(self, type_: str, data: dict[str, Any]) -> Event:
+        self._last_id += 1
+        event = Event(self._last_id, type_, data)
+        self._ring.append(event)
+        asyncio.ensure_future(self._notify())
+        return event
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def after(self, last_id: int) -> list[Event]:
+        """Events newer than last_id still in the ring. An id from the future (another boot of
+        the agent numbered further) gets the whole ring."""
+        if last_id > self._last_id:
+            last_id = 0
+        return [e for e in self._ring if e.id > last_id]
+
+    async def wait(self, last_id: int, timeout_s: float) -> bool:
+        """Wait until an event newer than last_id exists (or close()); False on timeout."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(lambda: self.closed or self._last_id > last_id), timeout_s)
+            except asyncio.TimeoutError:
+                return False
+        return not self.closed
+
+    async def close(self) -> None:
+        self.closed = True
+        await self._notify()
