@@ -33,6 +33,11 @@ log = logging.getLogger("bureau_agent.stream")
 BOUNDARY = "bureau-frame"
 MAX_FPS = 30
 ALIVE_CHECK_S = 1.0  # while the screen is still, how often a stream looks at its connection
+# A browser shows a part of an <img> multipart stream only once the next part begins (Chromium
+# does), so the last frame before the screen goes still would never be shown: it is sent once
+# more this long after it, marked as a repeat (X-Frame-Repeat) for clients that read frames.
+REPEAT_AFTER_S = 0.25
+REPEAT_HEADER = "X-Frame-Repeat"
 
 QUERY = {
     "format": enum("jpeg", "png", description="frame format (default jpeg)"),
@@ -43,12 +48,12 @@ QUERY = {
 }
 
 
-def _part(shot: Shot) -> bytes:
+def _part(shot: Shot, *, repeat: bool = False) -> bytes:
     assert shot.data is not None
     head = (
         f"--{BOUNDARY}\r\nContent-Type: {shot.media_type}\r\nContent-Length: {len(shot.data)}\r\n"
         f"X-Screen-Width: {shot.screen_width}\r\nX-Screen-Height: {shot.screen_height}\r\n"
-        f"X-Scale: {shot.scale:.10g}\r\n\r\n"
+        f"X-Scale: {shot.scale:.10g}\r\n" + (f"{REPEAT_HEADER}: true\r\n" if repeat else "") + "\r\n"
     )
     return head.encode("ascii") + shot.data + b"\r\n"
 
@@ -115,9 +120,14 @@ async def _serve(
     await response.write(_part(shot))
     viewer.frames += 1
     sent_at = time.monotonic()
+    last: Shot | None = None  # the frame to repeat once when the screen goes still
     while not viewer.gone():
         if sub.batches == seen:  # nothing drawn since the last frame was taken
-            await sub.next_change(ALIVE_CHECK_S)
+            if last is None:
+                await sub.next_change(ALIVE_CHECK_S)
+            elif not await sub.next_change(REPEAT_AFTER_S) and sub.batches == seen and not viewer.gone():
+                await response.write(_part(last, repeat=True))
+                last = None
             continue
         wait = sent_at + interval - time.monotonic()
         if wait > 0:
@@ -130,6 +140,7 @@ async def _serve(
         await response.write(_part(shot))
         viewer.frames += 1
         sent_at = time.monotonic()
+        last = shot
 
 
 async def lifespan(app: web.Application) -> AsyncIterator[None]:

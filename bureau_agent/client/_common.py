@@ -217,7 +217,9 @@ class MultipartParser:
                 if end < 0:
                     return frames
                 data, self._buffer = self._buffer[:end], self._buffer[end + 2 :]
-            frames.append(Frame(data=data, content_type=self._headers.get("content-type", ""), headers=self._headers))
+            # A repeat of the last frame (sent so that browsers show it) is no new frame.
+            if self._headers.get("x-frame-repeat") != "true":
+                frames.append(Frame(data=data, content_type=self._headers.get("content-type", ""), headers=self._headers))
             self._headers = None
 
 

@@ -32,8 +32,18 @@ class Frames:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("multipart/x-mixed-replace; boundary=")
         self.boundary = resp.headers["Content-Type"].split("boundary=")[1].encode()
+        self.repeats = 0
 
     async def next(self, timeout: float = 10.0) -> tuple[dict[str, str], bytes]:
+        """The next new frame (a repeat of the last one, sent for browsers, is not one)."""
+
+        async def new() -> tuple[dict[str, str], bytes]:
+            while True:
+                headers, body = await read()
+                self.repeats += headers.get("X-Frame-Repeat") == "true"
+                if headers.get("X-Frame-Repeat") != "true":
+                    return headers, body
+
         async def read() -> tuple[dict[str, str], bytes]:
             line = await self.resp.content.readline()
             assert line.strip() == b"--" + self.boundary, line
@@ -45,7 +55,7 @@ class Frames:
             assert await self.resp.content.readexactly(2) == b"\r\n"
             return headers, body
 
-        return await asyncio.wait_for(read(), timeout)
+        return await asyncio.wait_for(new(), timeout)
 
 
 @pytest.fixture
