@@ -26,7 +26,7 @@ from Xlib import X
 from Xlib import display as xdisplay
 
 from bureau_agent.desktop.display import Display
-from bureau_agent.desktop.keymap import Bindings, Layout, MapCache, Stroke, plan
+from bureau_agent.desktop.keymap import Bindings, Layout, MapCache, Slot, Stroke, plan
 from bureau_agent.desktop.keynames import char_keysyms
 from bureau_agent.desktop.keysymdef import KEYSYM_NAMES
 from bureau_agent.desktop.xtest import KEY_PRESS, KEY_RELEASE, Event, Guard, Injector, NotSent, PointerState
@@ -168,7 +168,7 @@ class Keyboard:
         # notifications read as someone else's and the map is read again (never the reverse).
         self.map.own_notifies += await self.display.call(_change_rows, rows)
 
-    async def _bind(self, layout: Layout, binds: dict[int, int]) -> None:
+    async def _bind(self, layout: Layout, binds: dict[Slot, int]) -> None:
         await self._change(self.bindings.record(layout, binds))
         await asyncio.sleep(self.pause_s)
 
@@ -249,10 +249,10 @@ class Keyboard:
         for keysyms in keysym_items:
             stroke = next((s for s in (layout.stroke(ks, group) for ks in keysyms) if s is not None), None)
             if stroke is None:
-                keycode = lru.get(keysyms[0]) if lru is not None else None
-                if keycode is None:
+                slot = lru.get(keysyms[0]) if lru is not None else None
+                if slot is None:
                     return None
-                stroke = Stroke(keycode)
+                stroke = layout.slot_stroke(slot)
             strokes.append(stroke)
         return strokes
 
@@ -303,7 +303,7 @@ class Keyboard:
         snap = await self.snapshot()
         layout, group = snap.layout, snap.pointer.group
         async with self._caps_lock_off(snap):
-            for chunk in plan(items, lambda ks: layout.stroke(ks, group), self.bindings.borrowed(layout)):
+            for chunk in plan(items, lambda ks: layout.stroke(ks, group), self.bindings.borrowed(layout), layout.slot_stroke):
                 if chunk.binds:
                     await self._bind(layout, chunk.binds)
                 if delay_s <= 0:
@@ -332,12 +332,13 @@ class Keyboard:
         layout, group = snap.layout, snap.pointer.group
         unique = list(dict.fromkeys(keysyms))
         borrowed = self.bindings.borrowed(layout)
-        chunks = list(plan([[ks] for ks in unique], lambda ks: layout.stroke(ks, group), borrowed))
+        # Level 1 only: a key pressed for a shortcut must not bring a Shift or AltGr of its own.
+        chunks = list(plan([[ks] for ks in unique], lambda ks: layout.stroke(ks, group), borrowed, layout.slot_stroke, max_level=0))
         if len(chunks) > 1:  # the caller asked for more missing keys at once than there are spare keycodes
             raise InvalidRequest(
-                f"At most {borrowed.capacity} keys that the keyboard layout lacks can be held at once on this display "
+                f"At most {borrowed.keycodes} keys that the keyboard layout lacks can be held at once on this display "
                 f"(its spare keycodes); this call needs {sum(layout.stroke(ks, group) is None for ks in unique)}.",
-                details={"field": field, "limit": borrowed.capacity},
+                details={"field": field, "limit": borrowed.keycodes},
             )
         strokes: dict[int, Stroke] = {}
         if chunks:

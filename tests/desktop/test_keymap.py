@@ -55,7 +55,7 @@ def test_no_level3_key_means_level3_symbols_are_missing() -> None:
 
 def test_spare_keycodes_are_empty_and_not_modifiers() -> None:
     assert layout().spare_keycodes() == SPARE
-    assert layout().bound_row(0x10065E5) == [0x10065E5] * 6
+    assert layout().bound_row([0x10065E5]) == [0x10065E5] * 6
 
 
 def _run(text_keysyms: list[int], spare: list[int]) -> list:
@@ -67,7 +67,7 @@ def test_plan_one_chunk_when_spares_suffice() -> None:
     cjk = [0x10065E5, 0x1006708, 0x10065E5]
     chunks = _run([ord("a"), *cjk, ord("A")], SPARE)
     assert len(chunks) == 1
-    assert chunks[0].binds == {100: 0x10065E5, 101: 0x1006708}
+    assert chunks[0].binds == {(100, 0): 0x10065E5, (101, 0): 0x1006708}
     assert [s.keycode for s in chunks[0].strokes] == [24, 100, 101, 100, 24]
 
 
@@ -79,7 +79,7 @@ def test_plan_cuts_chunks_when_spares_run_out_and_never_drops_a_character() -> N
     bound: dict[int, int] = {}
     for chunk in chunks:
         assert len(chunk.binds) <= 2
-        bound.update(chunk.binds)
+        bound.update({kc: ks for (kc, _), ks in chunk.binds.items()})
         used = [s.keycode for s in chunk.strokes]
         assert len(set(used)) <= 2
         typed += [bound[k] for k in used]  # each keycode means its latest binding when typed
@@ -92,7 +92,7 @@ def test_plan_reuses_recent_bindings_across_chunks() -> None:
     a, b, c = 0x1000200, 0x1000201, 0x1000202
     chunks = list(plan([[a], [b], [c], [b]], lay.stroke, borrowed))
     # a and b fill the spares; c evicts the least recently used (a); b is still bound.
-    assert [ch.binds for ch in chunks] == [{100: a, 101: b}, {100: c}]
+    assert [ch.binds for ch in chunks] == [{(100, 0): a, (101, 0): b}, {(100, 0): c}]
     assert [s.keycode for s in chunks[1].strokes] == [100, 101]
 
 
