@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -165,4 +168,34 @@ async def test_typing_with_a_delay(service: InputService, sink: XtermSink, x_con
     before = full_map(x_conn)
     assert await service.type("a€b\n", 5) == 4
     assert sink.wait_for("a€b\n".encode()) == "a€b\n".encode()
+    await wait_restored(x_conn, before)
+
+
+# 30 distinct characters the `us` layout lacks: more than Xvfb's 19 spare keycodes, fewer than
+# the 38 keysyms they carry on two levels.
+MANY_MISSING = "é€中😀ßñçøåæœÄÖÜüö£¥«»–—…αβγДЖЯ日"
+
+
+async def test_a_starved_client_still_reads_every_borrowed_character_right(
+    service: InputService, sink: XtermSink, x_conn: xdisplay.Display
+) -> None:
+    # xterm (libX11) reads the map lazily, at the first key it handles after a MappingNotify.
+    # Starved of CPU (SCHED_IDLE on a CPU that a busy loop holds), it handles every key of the
+    # call only after the call: any keycode rebound during the call would then read its newer
+    # binding (this typed «»–— for éñçø before borrowed keycodes carried two keysyms).
+    assert len(set(MANY_MISSING)) == 30
+    text = (MANY_MISSING + " a") * 3 + "\n"
+    before = full_map(x_conn)
+    os.sched_setaffinity(sink.proc.pid, {0})
+    os.sched_setscheduler(sink.proc.pid, os.SCHED_IDLE, os.sched_param(0))
+    hog = subprocess.Popen([sys.executable, "-c", "import os\nos.sched_setaffinity(0, {0})\nwhile True: pass"])
+    try:
+        assert await service.type(text, 0) == len(text)
+        x_conn.sync()
+        # Still within the restore delay, so the bindings of the call are all in place.
+        assert full_map(x_conn) != before
+    finally:
+        hog.kill()
+        hog.wait()
+    assert sink.wait_for(text.encode()).decode() == text
     await wait_restored(x_conn, before)
