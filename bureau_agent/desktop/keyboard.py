@@ -63,22 +63,50 @@ def _snapshot(
 ) -> tuple[Layout, PointerState, int]:
     """The layout (read again if it changed behind our back) and the pointer state.
 
-    When someone else changed the map while keycodes were borrowed, the ones still bound as we
-    left them are given back first, so that the map read afresh is free of our bindings.
+    More MappingNotify than our own changes made is not proof of a foreign change (the server
+    sent extra ones under load, seen as 90 against 88): the map is read and compared with the
+    cached one plus our bindings first, and kept, bindings and all, if it is the same. Giving
+    our keycodes back then would rebind them with no settle pause under keys a slow client has
+    not read yet. When someone else did change the map while keycodes were borrowed, the ones
+    still bound as we left them are given back first, so that the map read afresh is free of
+    our bindings.
     """
     reply = conn.screen().root.query_pointer()  # round trip first: pending notifies are then in the queue
     notifies = _mapping_notifies(conn)
     if layout is None or notifies > own_notifies:
+        fresh = _read_layout(conn)
+        if layout is not None and _same_map(fresh, layout, bound):
+            return layout, PointerState(reply.root_x, reply.root_y, reply.mask), notifies
         give_back = {}
         for keycode, row in bound.items():
-            current = list(conn.get_keyboard_mapping(keycode, 1)[0])
-            if _trimmed(current) == _trimmed(row):
+            current = fresh.row(keycode)
+            if _same_keysyms(current, row):
                 give_back[keycode] = (original[keycode] + [0] * len(current))[: len(current)]
         if give_back:
             _change_rows(conn, give_back)
             _mapping_notifies(conn)
-        layout = _read_layout(conn)
+            fresh = _read_layout(conn)
+        layout = fresh
     return layout, PointerState(reply.root_x, reply.root_y, reply.mask), notifies
+
+
+def _same_keysyms(current: Sequence[int], written: Sequence[int]) -> bool:
+    """Whether a row read back is the one we wrote: the server answers in its own layout of the
+    levels (a keysym written on 7 columns reads back on 4 and 3 NoSymbols), so compare keysyms."""
+    return set(current) - {0} == set(written) - {0}
+
+
+def _same_map(fresh: Layout, cached: Layout, bound: dict[int, list[int]]) -> bool:
+    if fresh.min_keycode != cached.min_keycode or len(fresh.rows) != len(cached.rows) or fresh.modifiers != cached.modifiers:
+        return False
+    for keycode in range(fresh.min_keycode, fresh.max_keycode + 1):
+        written = bound.get(keycode)
+        if written is not None:
+            if not _same_keysyms(fresh.row(keycode), written):
+                return False
+        elif _trimmed(fresh.row(keycode)) != _trimmed(cached.row(keycode)):
+            return False
+    return True
 
 
 def _trimmed(row: list[int]) -> list[int]:
@@ -149,9 +177,9 @@ class Keyboard:
         self._cancel_restore()
         self._check_generation()
         cached = self.map.layout
-        layout, pointer, seen = await self.display.call(
-            _snapshot, cached, self.map.own_notifies, self.bindings.bound, self.bindings.original
-        )
+        own = -1 if self.map.suspect else self.map.own_notifies  # -1: compare the map whatever the count
+        layout, pointer, seen = await self.display.call(_snapshot, cached, own, self.bindings.bound, self.bindings.original)
+        self.map.suspect = False
         self.map.own_notifies = max(0, self.map.own_notifies - seen)
         if layout is not cached:  # read afresh: whatever we had borrowed was given back
             self.map.own_notifies = 0
@@ -274,7 +302,9 @@ class Keyboard:
         try:
             await self._send(events, sync=True, guard=unchanged)
         except NotSent:
-            self.map.invalidate()  # read afresh (and our bindings given back) by the planned path
+            # The guard drained a notify that is not ours: the planned path's snapshot reads the
+            # map and keeps the cache and the bindings if nothing really changed.
+            self.map.suspect = True
             return False
         self.map.own_notifies = own - seen[0]
         return True

@@ -229,10 +229,11 @@ class MapCache:
         self.layout: Layout | None = None
         self.generation = -1  # the connection it was read on
         self.own_notifies = 0  # MappingNotify events our own changes will cause, not yet drained
+        self.suspect = False  # a notify not ours was drained: compare the map at the next snapshot
 
     def invalidate(self) -> None:
         """Read the map afresh at the next snapshot."""
-        self.layout, self.own_notifies = None, 0
+        self.layout, self.own_notifies, self.suspect = None, 0, False
 
 
 class Bindings:

@@ -199,3 +199,24 @@ async def test_a_starved_client_still_reads_every_borrowed_character_right(
         hog.wait()
     assert sink.wait_for(text.encode()).decode() == text
     await wait_restored(x_conn, before)
+
+
+async def test_a_notify_that_changed_nothing_keeps_the_bindings(
+    service: InputService, sink: XtermSink, x_conn: xdisplay.Display
+) -> None:
+    # Another client rewrites a row as it was: a MappingNotify that is not ours, the same map.
+    # The bindings stay (no keycode given back and bound again under keys a client may not
+    # have read yet), and the next call needs no mapping change at all.
+    before = full_map(x_conn)
+    await service.type("日本", 0)
+    keycode = x_conn.keysym_to_keycode(ord("a"))
+    x_conn.change_keyboard_mapping(keycode, [list(x_conn.get_keyboard_mapping(keycode, 1)[0])])
+    x_conn.sync()
+    for _ in range(x_conn.pending_events()):
+        x_conn.next_event()
+    await service.type("本日\n", 0)
+    x_conn.sync()
+    evs = [x_conn.next_event() for _ in range(x_conn.pending_events())]
+    assert evs == []  # not one MappingNotify: nothing given back or rebound
+    assert sink.wait_for("日本本日\n".encode()) == "日本本日\n".encode()
+    await wait_restored(x_conn, before)
