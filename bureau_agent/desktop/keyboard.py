@@ -26,7 +26,7 @@ from Xlib import X
 from Xlib import display as xdisplay
 
 from bureau_agent.desktop.display import Display
-from bureau_agent.desktop.keymap import Bindings, Layout, MapCache, Slot, Stroke, plan
+from bureau_agent.desktop.keymap import Bindings, Layout, MapCache, Slot, Stroke, plan, same_keysyms, same_map
 from bureau_agent.desktop.keynames import char_keysyms
 from bureau_agent.desktop.keysymdef import KEYSYM_NAMES
 from bureau_agent.desktop.xtest import KEY_PRESS, KEY_RELEASE, Event, Guard, Injector, NotSent, PointerState
@@ -75,12 +75,12 @@ def _snapshot(
     notifies = _mapping_notifies(conn)
     if layout is None or notifies > own_notifies:
         fresh = _read_layout(conn)
-        if layout is not None and _same_map(fresh, layout, bound):
+        if layout is not None and same_map(fresh, layout, bound):
             return layout, PointerState(reply.root_x, reply.root_y, reply.mask), notifies
         give_back = {}
         for keycode, row in bound.items():
             current = fresh.row(keycode)
-            if _same_keysyms(current, row):
+            if same_keysyms(current, row):
                 give_back[keycode] = (original[keycode] + [0] * len(current))[: len(current)]
         if give_back:
             _change_rows(conn, give_back)
@@ -88,31 +88,6 @@ def _snapshot(
             fresh = _read_layout(conn)
         layout = fresh
     return layout, PointerState(reply.root_x, reply.root_y, reply.mask), notifies
-
-
-def _same_keysyms(current: Sequence[int], written: Sequence[int]) -> bool:
-    """Whether a row read back is the one we wrote: the server answers in its own layout of the
-    levels (a keysym written on 7 columns reads back on 4 and 3 NoSymbols), so compare keysyms."""
-    return set(current) - {0} == set(written) - {0}
-
-
-def _same_map(fresh: Layout, cached: Layout, bound: dict[int, list[int]]) -> bool:
-    if fresh.min_keycode != cached.min_keycode or len(fresh.rows) != len(cached.rows) or fresh.modifiers != cached.modifiers:
-        return False
-    for keycode in range(fresh.min_keycode, fresh.max_keycode + 1):
-        written = bound.get(keycode)
-        if written is not None:
-            if not _same_keysyms(fresh.row(keycode), written):
-                return False
-        elif _trimmed(fresh.row(keycode)) != _trimmed(cached.row(keycode)):
-            return False
-    return True
-
-
-def _trimmed(row: list[int]) -> list[int]:
-    while row and row[-1] == 0:
-        row = row[:-1]
-    return row
 
 
 def _change_rows(conn: xdisplay.Display, rows: dict[int, list[int]]) -> int:

@@ -270,3 +270,28 @@ class Bindings:
         rows = {k: layout.bound_row(self.levels[k]) for k in changed}
         self.bound.update(rows)
         return rows
+
+
+def same_keysyms(current: Sequence[int], written: Sequence[int]) -> bool:
+    """Whether a row read back is the one we wrote: the server answers in its own layout of the
+    levels (a keysym written on 7 columns reads back on 4 and 3 NoSymbols), so compare keysyms."""
+    return set(current) - {0} == set(written) - {0}
+
+
+def same_map(fresh: Layout, cached: Layout, bound: dict[int, list[int]]) -> bool:
+    if fresh.min_keycode != cached.min_keycode or len(fresh.rows) != len(cached.rows) or fresh.modifiers != cached.modifiers:
+        return False
+    for keycode in range(fresh.min_keycode, fresh.max_keycode + 1):
+        written = bound.get(keycode)
+        if written is not None:
+            if not same_keysyms(fresh.row(keycode), written):
+                return False
+        elif trimmed(fresh.row(keycode)) != trimmed(cached.row(keycode)):
+            return False
+    return True
+
+
+def trimmed(row: list[int]) -> list[int]:
+    while row and row[-1] == 0:
+        row = row[:-1]
+    return row
