@@ -80,7 +80,7 @@ FIELDS: tuple[Field, ...] = (
     Field("screenshot_max_concurrent", int, 2, "screenshot encodes running at once", 1, 64),
     Field("input_click_interval_ms", int, 15, "pause between the clicks of a double or triple click", 0, 500),
     Field("input_mapping_pause_ms", int, 5, "pause after binding spare keycodes, before typing", 0, 1000),
-    Field("input_mapping_settle_ms", int, 50, "pause before a borrowed keycode is rebound or restored", 0, 1000),
+    Field("input_mapping_settle_ms", int, 150, "pause before a borrowed keycode is rebound or restored", 0, 1000),
     Field("input_mapping_restore_ms", int, 500, "idle time before borrowed keycodes are restored (0: end of call)", 0, 60_000),
     Field("input_drag_duration_ms", int, 300, "drag duration when a call names none", 0, 10_000),
     Field("chat_backend", str, "none", "on-desktop AI agent kind", choices=("none", "openai", "command")),

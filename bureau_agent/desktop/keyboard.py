@@ -26,7 +26,7 @@ from Xlib import X
 from Xlib import display as xdisplay
 
 from bureau_agent.desktop.display import Display
-from bureau_agent.desktop.keymap import Bindings, Layout, MapCache, Stroke, plan
+from bureau_agent.desktop.keymap import Bindings, Layout, MapCache, Slot, Stroke, plan, same_keysyms, same_map
 from bureau_agent.desktop.keynames import char_keysyms
 from bureau_agent.desktop.keysymdef import KEYSYM_NAMES
 from bureau_agent.desktop.xtest import KEY_PRESS, KEY_RELEASE, Event, Guard, Injector, NotSent, PointerState
@@ -63,28 +63,31 @@ def _snapshot(
 ) -> tuple[Layout, PointerState, int]:
     """The layout (read again if it changed behind our back) and the pointer state.
 
-    When someone else changed the map while keycodes were borrowed, the ones still bound as we
-    left them are given back first, so that the map read afresh is free of our bindings.
+    More MappingNotify than our own changes made is not proof of a foreign change (the server
+    sent extra ones under load, seen as 90 against 88): the map is read and compared with the
+    cached one plus our bindings first, and kept, bindings and all, if it is the same. Giving
+    our keycodes back then would rebind them with no settle pause under keys a slow client has
+    not read yet. When someone else did change the map while keycodes were borrowed, the ones
+    still bound as we left them are given back first, so that the map read afresh is free of
+    our bindings.
     """
     reply = conn.screen().root.query_pointer()  # round trip first: pending notifies are then in the queue
     notifies = _mapping_notifies(conn)
     if layout is None or notifies > own_notifies:
+        fresh = _read_layout(conn)
+        if layout is not None and same_map(fresh, layout, bound):
+            return layout, PointerState(reply.root_x, reply.root_y, reply.mask), notifies
         give_back = {}
         for keycode, row in bound.items():
-            current = list(conn.get_keyboard_mapping(keycode, 1)[0])
-            if _trimmed(current) == _trimmed(row):
+            current = fresh.row(keycode)
+            if same_keysyms(current, row):
                 give_back[keycode] = (original[keycode] + [0] * len(current))[: len(current)]
         if give_back:
             _change_rows(conn, give_back)
             _mapping_notifies(conn)
-        layout = _read_layout(conn)
+            fresh = _read_layout(conn)
+        layout = fresh
     return layout, PointerState(reply.root_x, reply.root_y, reply.mask), notifies
-
-
-def _trimmed(row: list[int]) -> list[int]:
-    while row and row[-1] == 0:
-        row = row[:-1]
-    return row
 
 
 def _change_rows(conn: xdisplay.Display, rows: dict[int, list[int]]) -> int:
@@ -149,9 +152,9 @@ class Keyboard:
         self._cancel_restore()
         self._check_generation()
         cached = self.map.layout
-        layout, pointer, seen = await self.display.call(
-            _snapshot, cached, self.map.own_notifies, self.bindings.bound, self.bindings.original
-        )
+        own = -1 if self.map.suspect else self.map.own_notifies  # -1: compare the map whatever the count
+        layout, pointer, seen = await self.display.call(_snapshot, cached, own, self.bindings.bound, self.bindings.original)
+        self.map.suspect = False
         self.map.own_notifies = max(0, self.map.own_notifies - seen)
         if layout is not cached:  # read afresh: whatever we had borrowed was given back
             self.map.own_notifies = 0
@@ -168,7 +171,7 @@ class Keyboard:
         # notifications read as someone else's and the map is read again (never the reverse).
         self.map.own_notifies += await self.display.call(_change_rows, rows)
 
-    async def _bind(self, layout: Layout, binds: dict[int, int]) -> None:
+    async def _bind(self, layout: Layout, binds: dict[Slot, int]) -> None:
         await self._change(self.bindings.record(layout, binds))
         await asyncio.sleep(self.pause_s)
 
@@ -249,10 +252,10 @@ class Keyboard:
         for keysyms in keysym_items:
             stroke = next((s for s in (layout.stroke(ks, group) for ks in keysyms) if s is not None), None)
             if stroke is None:
-                keycode = lru.get(keysyms[0]) if lru is not None else None
-                if keycode is None:
+                slot = lru.get(keysyms[0]) if lru is not None else None
+                if slot is None:
                     return None
-                stroke = Stroke(keycode)
+                stroke = layout.slot_stroke(slot)
             strokes.append(stroke)
         return strokes
 
@@ -274,7 +277,9 @@ class Keyboard:
         try:
             await self._send(events, sync=True, guard=unchanged)
         except NotSent:
-            self.map.invalidate()  # read afresh (and our bindings given back) by the planned path
+            # The guard drained a notify that is not ours: the planned path's snapshot reads the
+            # map and keeps the cache and the bindings if nothing really changed.
+            self.map.suspect = True
             return False
         self.map.own_notifies = own - seen[0]
         return True
@@ -303,7 +308,7 @@ class Keyboard:
         snap = await self.snapshot()
         layout, group = snap.layout, snap.pointer.group
         async with self._caps_lock_off(snap):
-            for chunk in plan(items, lambda ks: layout.stroke(ks, group), self.bindings.borrowed(layout)):
+            for chunk in plan(items, lambda ks: layout.stroke(ks, group), self.bindings.borrowed(layout), layout.slot_stroke):
                 if chunk.binds:
                     await self._bind(layout, chunk.binds)
                 if delay_s <= 0:
@@ -332,12 +337,13 @@ class Keyboard:
         layout, group = snap.layout, snap.pointer.group
         unique = list(dict.fromkeys(keysyms))
         borrowed = self.bindings.borrowed(layout)
-        chunks = list(plan([[ks] for ks in unique], lambda ks: layout.stroke(ks, group), borrowed))
+        # Level 1 only: a key pressed for a shortcut must not bring a Shift or AltGr of its own.
+        chunks = list(plan([[ks] for ks in unique], lambda ks: layout.stroke(ks, group), borrowed, layout.slot_stroke, max_level=0))
         if len(chunks) > 1:  # the caller asked for more missing keys at once than there are spare keycodes
             raise InvalidRequest(
-                f"At most {borrowed.capacity} keys that the keyboard layout lacks can be held at once on this display "
+                f"At most {borrowed.keycodes} keys that the keyboard layout lacks can be held at once on this display "
                 f"(its spare keycodes); this call needs {sum(layout.stroke(ks, group) is None for ks in unique)}.",
-                details={"field": field, "limit": borrowed.capacity},
+                details={"field": field, "limit": borrowed.keycodes},
             )
         strokes: dict[int, Stroke] = {}
         if chunks:

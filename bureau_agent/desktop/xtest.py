@@ -9,6 +9,7 @@ left down (a key held by a dead connection is gone with it, hence the generation
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import struct
 from collections.abc import Callable, Sequence
@@ -45,6 +46,38 @@ class PointerState:
 
 
 Guard = Callable[[xdisplay.Display], bool]
+
+
+# Button mask bits of the core state (buttons 1-5 only: 6-9 have none).
+BUTTON_MASKS = {1: X.Button1Mask, 2: X.Button2Mask, 3: X.Button3Mask, 4: X.Button4Mask, 5: X.Button5Mask}
+# How long an answer waits for a frozen pointer (see Injector.send) before reporting the server's
+# state as it is. A window manager replays a click within a few ms; this bounds a stuck one.
+THAW_TIMEOUT_S = 0.25
+THAW_POLL_S = 0.002
+
+
+def _query(conn: xdisplay.Display) -> PointerState:
+    reply = conn.screen().root.query_pointer()
+    return PointerState(reply.root_x, reply.root_y, reply.mask)
+
+
+def expected_pointer(events: Sequence[Event]) -> tuple[tuple[int, int] | None, dict[int, bool]]:
+    """Where a batch leaves the pointer (its last motion, if any) and, for each button 1-5 it
+    presses or releases, whether it is left down."""
+    at = None
+    down: dict[int, bool] = {}
+    for ev in events:
+        if ev.kind == MOTION:
+            at = (ev.x, ev.y)
+        elif ev.kind in (BUTTON_PRESS, BUTTON_RELEASE) and ev.detail in BUTTON_MASKS:
+            down[ev.detail] = ev.kind == BUTTON_PRESS
+    return at, down
+
+
+def pointer_matches(state: PointerState, at: tuple[int, int] | None, down: dict[int, bool]) -> bool:
+    if at is not None and (state.x, state.y) != at:
+        return False
+    return all(bool(state.mask & BUTTON_MASKS[b]) == d for b, d in down.items())
 
 
 class NotSent(Exception):
@@ -85,8 +118,7 @@ def _send(conn: xdisplay.Display, events: Sequence[Event], sync: bool, guard: Gu
         conn.flush()
         return None
     # The one round trip: the reply proves the server has processed every event before it.
-    reply = conn.screen().root.query_pointer()
-    return PointerState(reply.root_x, reply.root_y, reply.mask)
+    return _query(conn)
 
 
 class Injector:
@@ -127,11 +159,36 @@ class Injector:
             self.held_keys = {k: None for k in self.held_keys if k not in pressed_keys}
             self.held_buttons -= pressed_buttons
             raise
+        if state is not None:
+            state = await self._thawed(state, *expected_pointer(events))
         for ev in events:
             if ev.kind == KEY_RELEASE:
                 self.held_keys.pop(ev.detail, None)
             elif ev.kind == BUTTON_RELEASE:
                 self.held_buttons.discard(ev.detail)
+        return state
+
+    async def _thawed(self, state: PointerState, at: tuple[int, int] | None, down: dict[int, bool]) -> PointerState:
+        """The pointer state once the server has really processed the batch's pointer events.
+
+        A client's synchronous passive button grab (every window manager's click-to-focus on a
+        client window: xfwm4, openbox, …) freezes the pointer at the press until the grabber
+        answers with AllowEvents(ReplayPointer). The server then queues the rest of the batch
+        (the drag's motion, the release) without processing it, and our QueryPointer, although
+        it comes after the events, reports the press position with the button still down.
+        Nothing tells another client when the freeze ends, so the server is asked again (one
+        round trip each, off the loop) until it reports what the batch did, for at most
+        THAW_TIMEOUT_S; then the answer is what the server says (a grabber that never replays
+        really keeps the pointer there). A batch whose first answer matches costs nothing more.
+        """
+        if pointer_matches(state, at, down):
+            return state
+        deadline = asyncio.get_running_loop().time() + THAW_TIMEOUT_S
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(THAW_POLL_S)
+            state = await self.display.call(_query)
+            if pointer_matches(state, at, down):
+                break
         return state
 
     def holds(self, *, keys: bool = True) -> bool:

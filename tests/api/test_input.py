@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from Xlib import display as xdisplay
 
 from bureau_agent.desktop.keysymdef import KEYSYM_NAMES as K
+from devsupport.xclients import openbox
 from tests.support.agent import AUTH
 from tests.support.inputx import SETTLE_MS, full_map, keys_down
 from tests.support.xrecorder import Recorder, XtermSink
@@ -74,6 +75,29 @@ async def test_drag_sends_real_motion_between_press_and_release(client: TestClie
     moves = [(e["x"], e["y"]) for e in events[press + 1:release] if e["type"] == "MotionNotify"]
     assert len(moves) >= 8 and (200, 300) in moves  # several steps, through the waypoint
     assert all(e["state"] & 0x100 for e in events[press + 1:release])  # Button1 held while moving
+
+
+async def test_a_drag_inside_a_managed_xterm_answers_where_the_pointer_ended(own_xvfb: Xvfb, make_agent: Callable[..., Any]) -> None:
+    # openbox grabs button 1 on client windows synchronously (click to focus), which freezes the
+    # pointer at the press until it replays it: the answer must wait for the server to really
+    # have moved the pointer, not report the press position. Several drags: the first one also
+    # focuses the window, later ones are plain drags in a focused xterm.
+    with openbox(own_xvfb):
+        term = XtermSink(own_xvfb.name)
+        try:
+            client = await make_agent(own_xvfb.name)
+            conn = xdisplay.Display(own_xvfb.name)
+            try:
+                for _ in range(5):
+                    body = {"from": {"x": 200, "y": 200}, "to": {"x": 260, "y": 240}, "path": [{"x": 230, "y": 220}], "durationMs": 0}
+                    assert await post(client, "/v1/drag", body) == {"x": 260, "y": 240}
+                    reply = conn.screen().root.query_pointer()
+                    assert (reply.root_x, reply.root_y) == (260, 240)
+                    assert not reply.mask & 0x100  # button 1 released
+            finally:
+                conn.close()
+        finally:
+            term.stop()
 
 
 @pytest.mark.parametrize(("direction", "button"), [("up", 4), ("down", 5), ("left", 6), ("right", 7)])

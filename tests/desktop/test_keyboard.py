@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -165,4 +168,55 @@ async def test_typing_with_a_delay(service: InputService, sink: XtermSink, x_con
     before = full_map(x_conn)
     assert await service.type("a€b\n", 5) == 4
     assert sink.wait_for("a€b\n".encode()) == "a€b\n".encode()
+    await wait_restored(x_conn, before)
+
+
+# 30 distinct characters the `us` layout lacks: more than Xvfb's 19 spare keycodes, fewer than
+# the 38 keysyms they carry on two levels.
+MANY_MISSING = "é€中😀ßñçøåæœÄÖÜüö£¥«»–—…αβγДЖЯ日"
+
+
+async def test_a_starved_client_still_reads_every_borrowed_character_right(
+    service: InputService, sink: XtermSink, x_conn: xdisplay.Display
+) -> None:
+    # xterm (libX11) reads the map lazily, at the first key it handles after a MappingNotify.
+    # Starved of CPU (SCHED_IDLE on a CPU that a busy loop holds), it handles every key of the
+    # call only after the call: any keycode rebound during the call would then read its newer
+    # binding (this typed «»–— for éñçø before borrowed keycodes carried two keysyms).
+    assert len(set(MANY_MISSING)) == 30
+    text = (MANY_MISSING + " a") * 3 + "\n"
+    before = full_map(x_conn)
+    os.sched_setaffinity(sink.proc.pid, {0})
+    os.sched_setscheduler(sink.proc.pid, os.SCHED_IDLE, os.sched_param(0))
+    hog = subprocess.Popen([sys.executable, "-c", "import os\nos.sched_setaffinity(0, {0})\nwhile True: pass"])
+    try:
+        assert await service.type(text, 0) == len(text)
+        x_conn.sync()
+        # Still within the restore delay, so the bindings of the call are all in place.
+        assert full_map(x_conn) != before
+    finally:
+        hog.kill()
+        hog.wait()
+    assert sink.wait_for(text.encode()).decode() == text
+    await wait_restored(x_conn, before)
+
+
+async def test_a_notify_that_changed_nothing_keeps_the_bindings(
+    service: InputService, sink: XtermSink, x_conn: xdisplay.Display
+) -> None:
+    # Another client rewrites a row as it was: a MappingNotify that is not ours, the same map.
+    # The bindings stay (no keycode given back and bound again under keys a client may not
+    # have read yet), and the next call needs no mapping change at all.
+    before = full_map(x_conn)
+    await service.type("日本", 0)
+    keycode = x_conn.keysym_to_keycode(ord("a"))
+    x_conn.change_keyboard_mapping(keycode, [list(x_conn.get_keyboard_mapping(keycode, 1)[0])])
+    x_conn.sync()
+    for _ in range(x_conn.pending_events()):
+        x_conn.next_event()
+    await service.type("本日\n", 0)
+    x_conn.sync()
+    evs = [x_conn.next_event() for _ in range(x_conn.pending_events())]
+    assert evs == []  # not one MappingNotify: nothing given back or rebound
+    assert sink.wait_for("日本本日\n".encode()) == "日本本日\n".encode()
     await wait_restored(x_conn, before)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from bureau_agent.desktop.keysymdef import KEYSYM_NAMES as K
 
-from bureau_agent.desktop.keymap import Borrowed, Layout, Stroke, plan
+from bureau_agent.desktop.keymap import Bindings, Borrowed, Layout, Stroke, plan
 from bureau_agent.errors import InvalidRequest
 
 SHIFT, LVL3 = 50, 92
@@ -55,7 +55,7 @@ def test_no_level3_key_means_level3_symbols_are_missing() -> None:
 
 def test_spare_keycodes_are_empty_and_not_modifiers() -> None:
     assert layout().spare_keycodes() == SPARE
-    assert layout().bound_row(0x10065E5) == [0x10065E5] * 6
+    assert layout().bound_row([0x10065E5]) == [0x10065E5] * 6
 
 
 def _run(text_keysyms: list[int], spare: list[int]) -> list:
@@ -67,7 +67,7 @@ def test_plan_one_chunk_when_spares_suffice() -> None:
     cjk = [0x10065E5, 0x1006708, 0x10065E5]
     chunks = _run([ord("a"), *cjk, ord("A")], SPARE)
     assert len(chunks) == 1
-    assert chunks[0].binds == {100: 0x10065E5, 101: 0x1006708}
+    assert chunks[0].binds == {(100, 0): 0x10065E5, (101, 0): 0x1006708}
     assert [s.keycode for s in chunks[0].strokes] == [24, 100, 101, 100, 24]
 
 
@@ -79,7 +79,7 @@ def test_plan_cuts_chunks_when_spares_run_out_and_never_drops_a_character() -> N
     bound: dict[int, int] = {}
     for chunk in chunks:
         assert len(chunk.binds) <= 2
-        bound.update(chunk.binds)
+        bound.update({kc: ks for (kc, _), ks in chunk.binds.items()})
         used = [s.keycode for s in chunk.strokes]
         assert len(set(used)) <= 2
         typed += [bound[k] for k in used]  # each keycode means its latest binding when typed
@@ -92,7 +92,7 @@ def test_plan_reuses_recent_bindings_across_chunks() -> None:
     a, b, c = 0x1000200, 0x1000201, 0x1000202
     chunks = list(plan([[a], [b], [c], [b]], lay.stroke, borrowed))
     # a and b fill the spares; c evicts the least recently used (a); b is still bound.
-    assert [ch.binds for ch in chunks] == [{100: a, 101: b}, {100: c}]
+    assert [ch.binds for ch in chunks] == [{(100, 0): a, (101, 0): b}, {(100, 0): c}]
     assert [s.keycode for s in chunks[1].strokes] == [100, 101]
 
 
@@ -107,3 +107,35 @@ def test_plan_without_any_spare_keycode_is_the_callers_400_naming_the_limit() ->
         _run([0x10065E5], [])
     assert caught.value.status == 400 and caught.value.details == {"keysym": 0x10065E5, "limit": 0}
     assert "no spare keycode" in caught.value.message
+
+
+def test_spare_keycodes_carry_a_second_keysym_on_the_shift_level_once_level_1_is_used_up() -> None:
+    lay = layout([100, 101])
+    assert lay.borrow_levels() == 2
+    a, b, c, d, e = (0x1000300 + i for i in range(5))
+    borrowed = Borrowed(lay.spare_keycodes(), lay.borrow_levels())
+    chunks = list(plan([[a], [b], [c], [d], [a], [e]], lay.stroke, borrowed, lay.slot_stroke))
+    # Level 1 of both keycodes first (no modifier), then level 2 (Shift); four keysyms, one chunk;
+    # e then needs a slot and every one is in use in the chunk: a second chunk.
+    assert chunks[0].binds == {(100, 0): a, (101, 0): b, (100, 1): c, (101, 1): d}
+    assert chunks[0].strokes == [Stroke(100), Stroke(101), Stroke(100, (SHIFT,)), Stroke(101, (SHIFT,)), Stroke(100)]
+    assert len(chunks) == 2 and list(chunks[1].binds.values()) == [e]
+
+
+def test_a_keycode_with_two_keysyms_keeps_the_first_on_level_1() -> None:
+    lay = layout()
+    assert lay.bound_row([0x1000300, 0x1000301]) == [0x1000300, 0x1000301, 0x1000300, 0x1000301, 0, 0]
+    bindings = Bindings()
+    bindings.borrowed(lay)
+    assert bindings.record(lay, {(100, 0): 0x1000300}) == {100: [0x1000300] * 6}
+    # Binding level 2 later rewrites the row with level 1 unchanged: keys already typed on it
+    # still read the same keysym.
+    assert bindings.record(lay, {(100, 1): 0x1000301}) == {100: [0x1000300, 0x1000301, 0x1000300, 0x1000301, 0, 0]}
+
+
+def test_keys_for_shortcuts_use_level_1_of_borrowed_keycodes_only() -> None:
+    lay = layout([100])
+    borrowed = Borrowed(lay.spare_keycodes(), lay.borrow_levels())
+    list(plan([[0x1000300], [0x1000301]], lay.stroke, borrowed, lay.slot_stroke))  # 0x1000301 on (100, 1)
+    chunks = list(plan([[0x1000301]], lay.stroke, borrowed, lay.slot_stroke, max_level=0))
+    assert chunks[0].binds == {(100, 0): 0x1000301} and chunks[0].strokes == [Stroke(100)]
