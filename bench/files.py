@@ -32,6 +32,7 @@ from bench.agent import AgentProcess
 from bench.measure import Row, Side, Stat
 from bench.report import markdown_tables
 from devsupport.net import free_port
+from devsupport.payload import random_chunks
 
 SECTION = "files"
 MiB = 1024 * 1024
@@ -39,11 +40,8 @@ MiB = 1024 * 1024
 
 def make_source(path: Path, size: int) -> None:
     with open(path, "wb") as f:
-        left = size
-        while left:
-            part = os.urandom(min(8 * MiB, left))
+        for part in random_chunks(size, chunk=8 * MiB):
             f.write(part)
-            left -= len(part)
 
 
 def run_timed(argv: list[str]) -> float:

@@ -1,7 +1,7 @@
 """A real AT-SPI session for tests: a D-Bus session bus, at-spi2-core's bus launcher and registry,
 and real accessible applications (GTK 3, Qt 5, Chromium) on an Xvfb.
 
-    with WindowManager(xvfb):                     # openbox, once it manages the screen
+    with xclients.openbox(xvfb):                  # openbox, once it manages the screen
         with A11ySession(xvfb) as session:        # dbus-run-session; the launcher by activation
             with gtk_app(session) as app:         # returns once its window is mapped
                 ...                               # app.window: its X window id, app.pid
@@ -275,30 +275,6 @@ def wait_window_of_pid(xvfb: Xvfb, pid: int, timeout: float) -> int:
         raise RuntimeError(f"no window of pid {pid} within {timeout:g} s")
     finally:
         conn.close()
-
-
-class WindowManager:
-    """openbox on the display, once it manages the screen (so windows get focus and
-    _NET_ACTIVE_WINDOW is kept, as on a real desktop)."""
-
-    def __init__(self, xvfb: Xvfb) -> None:
-        self.xvfb = xvfb
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> WindowManager:
-        from bureau_agent.controlplane.window_manager import wait_for_window_manager
-
-        self.proc = subprocess.Popen(
-            ["openbox", "--sm-disable"], env=self.xvfb.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        if not wait_for_window_manager(self.xvfb.name, 20):
-            _end(self.proc)
-            raise RuntimeError("openbox did not start managing the screen")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _end(self.proc)
 
 
 def find(node: dict[str, Any], predicate: Any) -> list[dict[str, Any]]:

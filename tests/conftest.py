@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from bureau_agent.app import create_app
 from bureau_agent.config import resolve_heartbeat_token
+from devsupport.xclients import openbox
 from tests.support.agent import TOKEN, agent_settings
 from tests.support.xvfb import Xvfb
 
@@ -23,6 +24,18 @@ def xvfb() -> Iterator[Xvfb]:
     server = Xvfb().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def wm_xvfb() -> Iterator[Xvfb]:
+    """An Xvfb of the module's own under openbox, so windows get focus and _NET_ACTIVE_WINDOW is
+    kept as on a real desktop (module-wide: a window manager costs a second to start)."""
+    server = Xvfb().start()
+    try:
+        with openbox(server):
+            yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -117,8 +117,8 @@ class AsyncBureau:
         response = await self.request(method, path, **kwargs)
         return response.json()
 
-    async def _events(self, path: str, **kwargs: Any) -> AsyncIterator[Event]:
-        response = await self.request("GET", path, stream=True, timeout=STREAM_TIMEOUT, **kwargs)
+    async def _events(self, path: str, method: str = "GET", **kwargs: Any) -> AsyncIterator[Event]:
+        response = await self.request(method, path, stream=True, timeout=STREAM_TIMEOUT, **kwargs)
         try:
             parser = SSEParser()
             async for chunk in response.aiter_bytes():

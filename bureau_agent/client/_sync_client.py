@@ -112,8 +112,8 @@ class Bureau:
         response = self.request(method, path, **kwargs)
         return response.json()
 
-    def _events(self, path: str, **kwargs: Any) -> Iterator[Event]:
-        response = self.request("GET", path, stream=True, timeout=STREAM_TIMEOUT, **kwargs)
+    def _events(self, path: str, method: str = "GET", **kwargs: Any) -> Iterator[Event]:
+        response = self.request(method, path, stream=True, timeout=STREAM_TIMEOUT, **kwargs)
         try:
             parser = SSEParser()
             for chunk in response.iter_bytes():

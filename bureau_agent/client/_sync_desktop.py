@@ -12,7 +12,6 @@ from bureau_agent.client._sync_io import sleep
 from bureau_agent.client._common import (
     STREAM_TIMEOUT,
     MultipartParser,
-    SSEParser,
     Timeout,
     body,
     camelize,
@@ -286,16 +285,8 @@ class Desktop:
         """The reply as it is written: `{"delta"}` events, then the last `{"response", …}` one.
         An error after the first byte arrives as a last event whose data has "error"."""
         payload = body(message=message, conversation_id=conversation_id, timeout_ms=timeout_ms, stream=True)
-        response = self.bureau.request(
-            "POST", f"{self.path}/chat", json=payload, stream=True, timeout=STREAM_TIMEOUT
-        )
-        try:
-            parser = SSEParser()
-            for chunk in response.iter_bytes():
-                for event in parser.feed(chunk):
-                    yield event
-        finally:
-            response.close()
+        for event in self.bureau._events(f"{self.path}/chat", method="POST", json=payload):
+            yield event
 
     # windows and accessibility -------------------------------------------------------------------
 

@@ -44,8 +44,9 @@ from bureau_agent.httpkit.serving import start_listening, wait_for_stop_signal
 
 log = logging.getLogger("bureau_agent.controlplane")
 
-REQUEST_KEY = "api_key"
-RATE_HEADERS = "rate_limit_headers"
+# typed request keys (a plain string key draws aiohttp's NotAppKeyWarning on every request)
+REQUEST_KEY = web.RequestKey("api_key", ApiKey)
+RATE_HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("rate_limit_headers", dict)
 
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/openapi.json"})
 LIFECYCLE = ("start", "stop", "restart")

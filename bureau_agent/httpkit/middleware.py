@@ -61,4 +61,4 @@ async def error_middleware(request: web.Request, handler: web.RequestHandler) ->
 
 # A handler that has sent a streamed answer's headers sets request[STARTED_STREAM] = True: an
 # error after that cannot become an error answer (the status line is gone), only a closed stream.
-STARTED_STREAM = "httpkit_started_stream"
+STARTED_STREAM = web.RequestKey("httpkit_started_stream", bool)

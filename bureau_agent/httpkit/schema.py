@@ -37,22 +37,18 @@ def obj(properties: dict[str, Schema], required: tuple[str, ...] = (), **extra: 
     return schema
 
 
-def integer(minimum: int | None = None, maximum: int | None = None, **extra: Any) -> Schema:
-    schema: Schema = {"type": "integer", **extra}
-    if minimum is not None:
-        schema["minimum"] = minimum
-    if maximum is not None:
-        schema["maximum"] = maximum
+def _bounded(schema: Schema, **bounds: int | None) -> Schema:
+    """schema with each bound that is given (None: no such keyword)."""
+    schema.update({name: value for name, value in bounds.items() if value is not None})
     return schema
+
+
+def integer(minimum: int | None = None, maximum: int | None = None, **extra: Any) -> Schema:
+    return _bounded({"type": "integer", **extra}, minimum=minimum, maximum=maximum)
 
 
 def string(max_length: int | None = None, *, min_length: int | None = None, **extra: Any) -> Schema:
-    schema: Schema = {"type": "string", **extra}
-    if max_length is not None:
-        schema["maxLength"] = max_length
-    if min_length is not None:
-        schema["minLength"] = min_length
-    return schema
+    return _bounded({"type": "string", **extra}, maxLength=max_length, minLength=min_length)
 
 
 def enum(*values: str, **extra: Any) -> Schema:

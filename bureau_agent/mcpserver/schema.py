@@ -44,22 +44,18 @@ COMMAND_OPTIONS: dict[str, Schema] = {
 }
 
 
+def _bounded(schema: Schema, **bounds: int | None) -> Schema:
+    """schema with each bound that is given (None: no such keyword)."""
+    schema.update({name: value for name, value in bounds.items() if value is not None})
+    return schema
+
+
 def integer(description: str, minimum: int | None = 0, maximum: int | None = None) -> Schema:
-    out: Schema = {"type": "integer", "description": description}
-    if minimum is not None:
-        out["minimum"] = minimum
-    if maximum is not None:
-        out["maximum"] = maximum
-    return out
+    return _bounded({"type": "integer", "description": description}, minimum=minimum, maximum=maximum)
 
 
 def string(description: str, max_length: int | None = None, min_length: int | None = None) -> Schema:
-    out: Schema = {"type": "string", "description": description}
-    if max_length is not None:
-        out["maxLength"] = max_length
-    if min_length is not None:
-        out["minLength"] = min_length
-    return out
+    return _bounded({"type": "string", "description": description}, maxLength=max_length, minLength=min_length)
 
 
 def args(properties: dict[str, Schema], required: tuple[str, ...] = (), desktop: bool = True) -> Schema:

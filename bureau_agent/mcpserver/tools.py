@@ -88,11 +88,15 @@ async def desktops_get(d: AsyncDesktop, a: dict[str, Any]) -> Result:
     return dict(await d.info())
 
 
-async def desktops_start(d: AsyncDesktop, a: dict[str, Any]) -> Result:
-    info = await d.start()
+async def _ready_unless_told(d: AsyncDesktop, a: dict[str, Any], info: Any) -> Result:
+    """start and restart wait for the desktop to be ready unless the call says "wait": false."""
     if a.get("wait", True):
         info = await d.wait_ready(timeout=a.get("timeoutS", 60))
     return dict(info)
+
+
+async def desktops_start(d: AsyncDesktop, a: dict[str, Any]) -> Result:
+    return await _ready_unless_told(d, a, await d.start())
 
 
 async def desktops_stop(d: AsyncDesktop, a: dict[str, Any]) -> Result:
@@ -100,10 +104,7 @@ async def desktops_stop(d: AsyncDesktop, a: dict[str, Any]) -> Result:
 
 
 async def desktops_restart(d: AsyncDesktop, a: dict[str, Any]) -> Result:
-    info = await d.restart()
-    if a.get("wait", True):
-        info = await d.wait_ready(timeout=a.get("timeoutS", 60))
-    return dict(info)
+    return await _ready_unless_told(d, a, await d.restart())
 
 
 # control ----------------------------------------------------------------------------------------

@@ -11,22 +11,14 @@ from typing import Any, Callable
 import pytest
 from aiohttp.test_utils import TestClient
 
-from devsupport.a11y import A11ySession, App, WindowManager, gtk_app
+from devsupport.a11y import A11ySession, App, gtk_app
 from tests.support.agent import AUTH
 from tests.support.xvfb import Xvfb
 
 
 @pytest.fixture(scope="module")
-def desk() -> Iterator[Xvfb]:
-    server = Xvfb().start()
-    with WindowManager(server):
-        yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def session(desk: Xvfb) -> Iterator[A11ySession]:
-    with A11ySession(desk) as running:
+def session(wm_xvfb: Xvfb) -> Iterator[A11ySession]:
+    with A11ySession(wm_xvfb) as running:
         yield running
 
 
@@ -37,8 +29,8 @@ def gtk(session: A11ySession) -> Iterator[App]:
 
 
 @pytest.fixture
-async def a11y_agent(make_agent: Callable[..., Any], desk: Xvfb, session: A11ySession) -> TestClient:
-    return await make_agent(desk.name)
+async def a11y_agent(make_agent: Callable[..., Any], wm_xvfb: Xvfb, session: A11ySession) -> TestClient:
+    return await make_agent(wm_xvfb.name)
 
 
 async def tree_until(agent: TestClient, params: dict[str, Any], predicate: Callable[[dict[str, Any]], bool], timeout: float = 20) -> dict[str, Any]:

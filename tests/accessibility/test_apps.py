@@ -17,11 +17,11 @@ from tests.support.xvfb import Xvfb
 PAGE = (APPS / "page.html").as_uri()
 
 
-async def wait_title(desk: Xvfb, window: int, title: str, timeout: float = 15) -> None:
+async def wait_title(wm_xvfb: Xvfb, window: int, title: str, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     seen = ""
     while time.monotonic() < deadline:
-        seen = window_title(desk, window)
+        seen = window_title(wm_xvfb, window)
         if seen == title:
             return
         await asyncio.sleep(0.05)
@@ -54,7 +54,7 @@ def page_ready(body: dict) -> bool:
     return bool(find(body["root"], lambda n: n["role"] == "button" and n["name"] == "Go now" and n["width"] > 0))
 
 
-async def test_chromium_page_controls_by_name_and_place(a11y_agent: TestClient, desk: Xvfb, chromium: ChromiumApp) -> None:
+async def test_chromium_page_controls_by_name_and_place(a11y_agent: TestClient, wm_xvfb: Xvfb, chromium: ChromiumApp) -> None:
     body = await tree_until(a11y_agent, {"window": str(chromium.window)}, page_ready, timeout=60)
     root = body["root"]
     assert body["window"] == chromium.window and root["role"] == "frame"
@@ -67,10 +67,10 @@ async def test_chromium_page_controls_by_name_and_place(a11y_agent: TestClient, 
     assert button["x"] - document["x"] == 40 and button["y"] - document["y"] == 60
     x, y = centre(button)
     assert (await a11y_agent.post("/v1/click", json={"x": x, "y": y}, headers=AUTH)).status == 200
-    await wait_title(desk, chromium.window, "clicked go")
+    await wait_title(wm_xvfb, chromium.window, "clicked go")
     x, y = centre(entry)
     assert (await a11y_agent.post("/v1/click", json={"x": x, "y": y}, headers=AUTH)).status == 200
-    await wait_title(desk, chromium.window, "clicked input")
+    await wait_title(wm_xvfb, chromium.window, "clicked input")
 
 
 async def test_chromium_interactive_and_text(a11y_agent: TestClient, chromium: ChromiumApp) -> None:

@@ -18,13 +18,13 @@ def has_button(body: dict) -> bool:
     return bool(find(body["root"], lambda n: n["role"] == "button" and n["name"] == "OK" and "focused" in n["states"]))
 
 
-async def test_roles_names_states_values_and_extents(a11y_agent: TestClient, desk: Xvfb, gtk: App) -> None:
+async def test_roles_names_states_values_and_extents(a11y_agent: TestClient, wm_xvfb: Xvfb, gtk: App) -> None:
     body = await tree_until(a11y_agent, {"window": str(gtk.window)}, has_button)
     root = body["root"]
     assert body["window"] == gtk.window and body["skipped"] == [] and body["truncated"] is False
     assert root["role"] == "frame" and root["name"] == "A11y test window"
     # the frame is the window with its decorations (GTK 3 reports those): where xwininfo says
-    assert (root["x"], root["y"], root["width"], root["height"]) == geometry(desk, gtk.window, frame=True)
+    assert (root["x"], root["y"], root["width"], root["height"]) == geometry(wm_xvfb, gtk.window, frame=True)
     button = named(root, "button", "OK")
     assert {"focusable", "focused", "enabled", "showing"} <= set(button["states"])
     assert "click" in button["actions"]
@@ -113,8 +113,8 @@ async def test_interactive_keeps_what_can_be_acted_on(a11y_agent: TestClient, gt
     assert not [n for n in nodes if n["name"] == "Quit"]  # in a closed menu: not showing
 
 
-async def test_a_stopped_application_is_skipped_and_named(make_agent, desk: Xvfb, session: A11ySession, gtk: App) -> None:  # type: ignore[no-untyped-def]
-    agent = await make_agent(desk.name, accessibility_timeout_ms=1000)
+async def test_a_stopped_application_is_skipped_and_named(make_agent, wm_xvfb: Xvfb, session: A11ySession, gtk: App) -> None:  # type: ignore[no-untyped-def]
+    agent = await make_agent(wm_xvfb.name, accessibility_timeout_ms=1000)
     await tree_until(agent, {"window": "all"}, has_button)
     with gtk_app(session) as hung:
         await tree_until(agent, {"window": "all"}, lambda b: len(find(b["root"], lambda n: n["role"] == "button" and n["name"] == "OK")) == 2)

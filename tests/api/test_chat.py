@@ -12,19 +12,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support.chat import API_KEY, FAKE_CLI, all_gone, pids_in
+from tests.support.chat import FAKE_CLI, all_gone, pids_in
 from tests.support.agent import AUTH
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.xvfb import Xvfb
-
-
-@pytest.fixture
-def openai_agent(make_agent: Any, xvfb: Xvfb, fake_openai: FakeOpenAI) -> Any:
-    async def make(**overrides: Any) -> Any:
-        settings = {"chat_backend": "openai", "chat_url": fake_openai.url, "chat_api_key": API_KEY, **overrides}
-        return await make_agent(xvfb.name, **settings)
-
-    return make
 
 
 async def chat(client: Any, body: Any) -> tuple[int, dict[str, Any], Any]:

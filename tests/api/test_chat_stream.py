@@ -16,21 +16,12 @@ import pytest
 
 from bureau_agent import appkeys
 from tests.support.agent import AUTH
-from tests.support.chat import API_KEY, FAKE_CLI, fake_openai  # noqa: F401 (fixtures)
+from tests.support.chat import FAKE_CLI
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.sse import Event, events, next_event
 from tests.support.xvfb import Xvfb
 
 JSON = ["--output", "json"]
-
-
-@pytest.fixture
-def openai_agent(make_agent: Any, xvfb: Xvfb, fake_openai: FakeOpenAI) -> Any:
-    async def make(**overrides: Any) -> Any:
-        settings = {"chat_backend": "openai", "chat_url": fake_openai.url, "chat_api_key": API_KEY, **overrides}
-        return await make_agent(xvfb.name, **settings)
-
-    return make
 
 
 @pytest.fixture

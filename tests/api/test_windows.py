@@ -14,19 +14,11 @@ from aiohttp.test_utils import TestClient
 from Xlib import display as xdisplay
 
 from tests.support.agent import AUTH
-from devsupport.xclients import TkWindow, openbox, window_exists, xprop, xwininfo
+from devsupport.xclients import TkWindow, window_exists, xprop, xwininfo
 from tests.support.xrecorder import XtermSink
 from tests.support.xvfb import Xvfb
 
 TITLE = "Grüße — 日本語 ✓"
-
-
-@pytest.fixture(scope="module")
-def wm_xvfb() -> Iterator[Xvfb]:
-    server = Xvfb().start()
-    with openbox(server):
-        yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

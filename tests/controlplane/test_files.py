@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
+from devsupport.payload import random_chunks
 from tests.controlplane.conftest import MAIN
 from tests.controlplane.support import Plane
 
@@ -39,15 +40,6 @@ def stream(plane: Plane, method: str, url: str, body: Iterator[bytes] | None = N
         return resp.status, dict(resp.headers), resp.read()
     finally:
         conn.close()
-
-
-def random_chunks(total: int, digest: "hashlib._Hash", chunk: int = MiB) -> Iterator[bytes]:
-    left = total
-    while left:
-        part = os.urandom(min(chunk, left))
-        digest.update(part)
-        left -= len(part)
-        yield part
 
 
 def test_upload_download_round_trip(plane: Plane, tmp_path: Path) -> None:

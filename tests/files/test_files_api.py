@@ -15,6 +15,7 @@ from typing import Any, Callable
 import pytest
 from aiohttp.test_utils import TestClient
 
+from devsupport.payload import random_chunks
 from tests.support.agent import AUTH
 from tests.support.wait import wait_until
 
@@ -57,11 +58,7 @@ async def test_round_trip(client: TestClient, tmp_path: Path, size: int) -> None
 
 
 async def random_stream(size: int, digest: Any, chunk: int = 256 * 1024) -> AsyncIterator[bytes]:
-    left = size
-    while left:
-        part = os.urandom(min(chunk, left))
-        digest.update(part)
-        left -= len(part)
+    for part in random_chunks(size, digest, chunk):
         yield part
 
 

@@ -32,6 +32,17 @@ def openai_settings(fake_openai: FakeOpenAI) -> dict[str, Any]:
 
 
 @pytest.fixture
+def openai_agent(make_agent: Any, xvfb: Any, fake_openai: FakeOpenAI) -> Any:
+    """openai_agent(**settings) -> a test client for an agent whose chat backend is fake_openai."""
+
+    async def make(**overrides: Any) -> Any:
+        settings = {"chat_backend": "openai", "chat_url": fake_openai.url, "chat_api_key": API_KEY, **overrides}
+        return await make_agent(xvfb.name, **settings)
+
+    return make
+
+
+@pytest.fixture
 def cli_settings(tmp_path: Path) -> dict[str, Any]:
     """The fake CLI agent as a command backend: plain text, message as the last argument."""
     return {"chat_backend": "command", "chat_command": [sys.executable, FAKE_CLI, "--state", str(tmp_path)]}
