@@ -120,7 +120,7 @@ async def _serve(
     await response.write(_part(shot))
     viewer.frames += 1
     sent_at = time.monotonic()
-    last: Shot | None = None  # the frame to repeat once when the screen goes still
+    last: Shot | None = shot  # the frame to repeat once when the screen goes still
     while not viewer.gone():
         if sub.batches == seen:  # nothing drawn since the last frame was taken
             if last is None:

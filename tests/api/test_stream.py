@@ -96,6 +96,9 @@ async def test_a_frame_at_once_then_only_when_the_screen_changes(stream: Callabl
         _, changed = await pending
         img = Image.open(io.BytesIO(changed)).convert("RGB")
         assert img.crop((40, 40, 104, 88)).tobytes() == win.rgb()
+        # while it was still: the first frame once more, marked (browsers show a part only
+        # when the next begins), and nothing else
+        assert frames.repeats == 1
 
 
 async def test_frames_are_capped_at_fps(stream: Callable[..., Any], xvfb: Xvfb) -> None:

@@ -5,7 +5,9 @@ code), and says why it skips until then."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import io
 import os
 from collections.abc import Iterator
@@ -136,10 +138,27 @@ async def test_events(plane: Plane, url: str) -> None:
     async with AsyncBureau(api_key=plane.keys["full"], base_url=url) as ab:
         d = ab.desktop(MAIN)
         seen = []
-        async for event in d.events():
-            seen.append(event)
-            if len(seen) == 1:
+        got_one = asyncio.Event()
+
+        async def move_until_seen() -> None:
+            # The stream sends nothing until something happens, and when it has subscribed is
+            # not visible here: move until the consumer has seen a move's action event.
+            while not got_one.is_set():
                 await d.move(11, 12)
-            if event.event == "action":
-                break
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(got_one.wait(), 0.5)
+
+        async def read() -> None:
+            async for event in d.events():
+                seen.append(event)
+                if event.event == "action":
+                    got_one.set()
+                    return
+
+        mover = asyncio.ensure_future(move_until_seen())
+        try:
+            await asyncio.wait_for(read(), 30)
+        finally:
+            got_one.set()
+            await mover
         assert seen[-1].data["route"].endswith("move")
