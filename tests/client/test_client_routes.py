@@ -1,7 +1,7 @@
 """The client's methods for the routes that other issues add (act, screen stream, windows,
 clipboard, files, streams, openapi), against the real control plane of conftest.py. Each test
 runs as soon as its route is served on the branch (tests/client/routes.py reads that from the
-code), and says why it skips until then."""
+code): a route that goes missing fails its test."""
 
 from __future__ import annotations
 

@@ -194,7 +194,7 @@ def test_stop_during_boot_leaves_nothing_running(plane: Plane) -> None:
     assert plane.desktop(IDLE)["status"] == "booting"  # the agent takes far longer to answer
     reply = plane.call("POST", f"/v1/desktops/{IDLE}/stop")
     assert (reply.status, reply.json["status"]) == (200, "stopped")
-    assert not [p.pid for p in spawned if alive(p.pid)]
+    assert not [(p.pid, _name(p), p.cmdline() if alive(p.pid) else None) for p in spawned if alive(p.pid)]
     # and nothing the boot started after the snapshot (the window manager, the agent) either
     assert not [(p.pid, _name(p)) for p in booted() if alive(p.pid)]
     assert [p.pid for p in control_plane.children() if _name(p) == "Xvfb" and alive(p.pid)] == xvfbs_before
