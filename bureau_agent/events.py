@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import datetime
 from typing import Any
 
 RING = 256
@@ -22,10 +21,6 @@ class Event:
     id: int
     type: str  # "status" or "action"
     data: dict[str, Any]
-
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class EventLog:

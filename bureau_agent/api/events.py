@@ -21,7 +21,8 @@ from bureau_agent import appkeys
 from bureau_agent.aio import Ticker
 from bureau_agent.api.feature import Feature
 from bureau_agent.errors import AgentError, InvalidRequest
-from bureau_agent.events import Event, EventLog, now_iso
+from bureau_agent.events import Event, EventLog
+from bureau_agent.timestamps import utc_timestamp
 from bureau_agent.httpkit.http import read_query
 from bureau_agent.httpkit.routes import Route
 from bureau_agent.viewers import Viewers
@@ -137,7 +138,7 @@ async def _record(request: web.Request, route: Route, status: int, started: floa
             "summary": summary[:SUMMARY_CHARS],
             "status": status,
             "durationMs": round((time.monotonic() - started) * 1000),
-            "at": now_iso(),
+            "at": utc_timestamp(timespec="milliseconds"),
         },
     )
 
@@ -157,7 +158,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         current = _status(app)
         if current != last:
             last = current
-            log_.publish("status", {**current, "at": now_iso()})
+            log_.publish("status", {**current, "at": utc_timestamp(timespec="milliseconds")})
 
     await sample()
     ticker = Ticker("status events", sample, STATUS_INTERVAL_S, log)
