@@ -244,13 +244,12 @@ class LocalDesktop:
             "-nolisten", "tcp", "-auth", str(self.xauthority_file), "-noreset",
         ]  # fmt: skip
         try:
-            proc = await processes.spawn(argv, _inherited_env(), self._log_file("xvfb"), pass_fds=(write_fd,))
+            proc = await self._spawn("xvfb", argv, _inherited_env(), pass_fds=(write_fd,))
         except FileNotFoundError:
             os.close(read_fd)
             raise BootFailed("Xvfb is not installed (run scripts/install-deps)") from None
         finally:
             os.close(write_fd)
-        self._procs.append(("xvfb", proc))
         number = await processes.read_display_number(read_fd, self.plane.boot_timeout_s)
         self.display = f":{number}"
         xauth.write_authority(self.xauthority_file, cookie, number)  # + the entry python-xlib matches
@@ -266,14 +265,13 @@ class LocalDesktop:
         read_fd, write_fd = os.pipe()
         try:
             argv = ["dbus-daemon", "--session", "--nofork", "--nosyslog", f"--print-address={write_fd}"]
-            proc = await processes.spawn(argv, self._session_env(), self._log_file("dbus"), pass_fds=(write_fd,))
+            proc = await self._spawn("dbus", argv, self._session_env(), pass_fds=(write_fd,))
         except FileNotFoundError:
             os.close(read_fd)
             log.warning("dbus-daemon not found; the desktop runs without a session bus", extra={"desktop": self.id})
             return
         finally:
             os.close(write_fd)
-        self._procs.append(("dbus", proc))
         address = await processes.read_line(read_fd, self.plane.boot_timeout_s)
         if not address:
             raise BootFailed(f"dbus-daemon exited before it reported its address; see {self.state_dir / 'dbus.log'}")
@@ -293,10 +291,23 @@ class LocalDesktop:
             env["DBUS_SESSION_BUS_ADDRESS"] = self._bus_address
         return env
 
+    async def _spawn(self, name: str, argv: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()) -> asyncio.subprocess.Process:
+        """Start a child and record it for the teardown, even when the boot is cancelled (a stop
+        during the boot) while the child is being started: it exists by then, and must be ended."""
+        spawning = asyncio.ensure_future(processes.spawn(argv, env, self._log_file(name), pass_fds=pass_fds))
+        try:
+            proc = await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                self._procs.append((name, await spawning))
+            raise
+        self._procs.append((name, proc))
+        return proc
+
     async def _spawn_optional(self, name: str, argv: list[str], env: dict[str, str]) -> bool:
         """The window manager and apps are comfort, not function: a missing one is logged."""
         try:
-            self._procs.append((name, await processes.spawn(argv, env, self._log_file(name))))
+            await self._spawn(name, argv, env)
             return True
         except FileNotFoundError:
             log.warning("program not found; the desktop runs without it", extra={"desktop": self.id, "argv0": argv[0]})
@@ -342,9 +353,8 @@ class LocalDesktop:
             "--listen", f"{AGENT_HOST}:{self.port}", "--display", self.display or "",
             *self.config.agent_args,
         ]  # fmt: skip
-        proc = await processes.spawn(argv, agent_env, self._log_file("agent"))
+        proc = await self._spawn("agent", argv, agent_env)
         self._agent = proc
-        self._procs.append(("agent", proc))
         while proc.returncode is None:
             if await self.probe(self.port, token) is not None:
                 return True

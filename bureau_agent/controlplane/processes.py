@@ -11,6 +11,8 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import IO
 
+import psutil
+
 log = logging.getLogger("bureau_agent.controlplane.processes")
 
 
@@ -34,8 +36,23 @@ def _signal_group(proc: asyncio.subprocess.Process, sig: int) -> None:
         os.killpg(proc.pid, sig)  # start_new_session: the group id is the leader's pid
 
 
+def _descendants(pid: int) -> list[psutil.Process]:
+    with contextlib.suppress(psutil.Error):
+        return psutil.Process(pid).children(recursive=True)
+    return []
+
+
+def _kill_all(procs: list[psutil.Process]) -> None:
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+
+
 async def end(proc: asyncio.subprocess.Process, grace_s: float) -> int | None:
-    """TERM the process group, KILL it after grace_s; also KILL group members the leader left."""
+    """TERM the process group, KILL it after grace_s; also KILL group members the leader left,
+    and every descendant found before: a terminal's shell and its jobs run in sessions of their
+    own (an xterm's shell, the shell's background jobs), out of the group's reach."""
+    below = _descendants(proc.pid) if proc.returncode is None else []
     if proc.returncode is None:
         _signal_group(proc, signal.SIGTERM)
         try:
@@ -45,6 +62,8 @@ async def end(proc: asyncio.subprocess.Process, grace_s: float) -> int | None:
     _signal_group(proc, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         await proc.wait()
+    # what they started meanwhile too (reparented to init by now: found through the ones still there)
+    _kill_all(below + [d for p in below for d in _descendants(p.pid)])
     return proc.returncode
 
 
