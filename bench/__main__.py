@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from bench.report import machine, markdown_machine, markdown_tables, ordered
 from bench.scene import Scene, make_workdir, missing_tools
-from bench.suite import EXTRA, FULL, SMOKE, Plan, Suite, log
+from bench.suite import FULL, ONLY, SMOKE, Plan, Suite, log
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -26,7 +26,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", metavar="OUT", help="write every row and the machine description to OUT")
     parser.add_argument("--markdown", action="store_true", help="print the machine description with the tables")
     parser.add_argument("--idle-s", type=float, help="override the idle window (seconds)")
-    parser.add_argument("--only", action="append", choices=sorted(EXTRA), help="run only these modules' rows (repeatable)")
+    parser.add_argument("--only", action="append", choices=sorted(ONLY), help="run only these modules' rows (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, typed text)")
     return parser.parse_args(argv)
 

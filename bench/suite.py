@@ -47,10 +47,18 @@ MANY_CHARS = "aé€中😀ßñçøåæœ ÄÖÜüö£¥«»–—…αβγДЖ�
 
 # Rows of modules of their own, by name (`python -m bench --only NAME` runs just those): each
 # takes the running Suite (its plan, scene, client) and returns its rows.
+async def _core_rows(suite: Suite) -> list[Row]:
+    """The agent's own rows (input, its floor, typing, screenshots, commands), for a quick run."""
+    for rows in (suite.input_rows, suite.floor_rows, suite.typing_rows, suite.screenshot_rows, suite.command_rows):
+        await rows()
+    return []  # they add to suite.rows themselves
+
+
 EXTRA: dict[str, Callable[[Suite], Awaitable[list[Row]]]] = {
     "step": step.step_rows,
     "stream": stream.stream_rows,
 }
+ONLY = {**EXTRA, "core": _core_rows}  # what --only can name; "core" is in every full run anyway
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,7 +214,7 @@ class Suite:
                 if self.only:
                     for name in self.only:
                         log(f"{name} rows")
-                        self.rows += await EXTRA[name](self)
+                        self.rows += await ONLY[name](self)
                     return self.rows
                 await self.input_rows()
                 await self.floor_rows()
