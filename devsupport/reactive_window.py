@@ -21,6 +21,8 @@ import sys
 import threading
 import time
 
+from devsupport.child import end_child
+
 COLORS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 40), (40, 220, 220), (220, 40, 220)]
 
 
@@ -142,14 +144,7 @@ class ReactiveWindow:
         return self.x + self.width // 2, self.y + self.height // 2
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_child(self.proc)
 
     def __exit__(self, *exc: object) -> None:
         self.close()

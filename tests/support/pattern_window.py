@@ -19,6 +19,8 @@ import subprocess
 import sys
 import threading
 
+from devsupport.child import end_child
+
 ROWS_PER_REQUEST = 32  # keep each PutImage well under the core protocol's request size limit
 
 
@@ -153,14 +155,7 @@ class PatternWindow:
             raise RuntimeError(f"pattern window: expected {line!r}, got {got!r}")
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_child(self.proc)
 
     def __exit__(self, *exc: object) -> None:
         self.close()
