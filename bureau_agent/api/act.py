@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import re
 import time
@@ -22,6 +23,7 @@ from bureau_agent import appkeys
 from bureau_agent.api.feature import Feature
 from bureau_agent.api.input import ACTIONS, RESPONSES
 from bureau_agent.api.screenshot import QUERY as SHOT_QUERY
+from bureau_agent.api.screenshot import options_from
 from bureau_agent.desktop.damage import Rect
 from bureau_agent.desktop.encode import Region
 from bureau_agent.desktop.screenshots import ShotOptions
@@ -142,15 +144,10 @@ def _options(value: Any, schema: Schema, field: str) -> dict[str, Any] | None:
 
 
 def _shot_options(query: dict[str, Any]) -> ShotOptions:
+    """GET /v1/screenshot's options, but for the region: an object here, not "x,y,w,h"."""
     region = query.get("region")
-    return ShotOptions(
-        fmt=query.get("format", "png"),
-        quality=query.get("quality"),
-        max_width=query.get("maxWidth"),
-        max_height=query.get("maxHeight"),
-        region=Region(region["x"], region["y"], region["w"], region["h"]) if region else None,
-        cursor=query.get("cursor", False),
-    )
+    options = options_from({name: value for name, value in query.items() if name != "region"})
+    return dataclasses.replace(options, region=Region(region["x"], region["y"], region["w"], region["h"]) if region else None)
 
 
 class Plan:
