@@ -97,7 +97,10 @@ SHOT = obj(
     ("contentType", "data", "width", "height", "screenWidth", "screenHeight", "scale", "etag"),
     nullable=True,
 )
-RESULT = {"oneOf": [*RESPONSES.values(), obj({})], "description": "the action's own response; {} for a wait"}
+# anyOf, and each shape once: click, move, drag and scroll all answer {x, y}, which oneOf would
+# refuse as matching several.
+_SHAPES = [schema for i, schema in enumerate(RESPONSES.values()) if schema not in list(RESPONSES.values())[:i]]
+RESULT = {"anyOf": [*_SHAPES, obj({})], "description": "the action's own response; {} for a wait"}
 RESPONSE = obj(
     {
         "results": array(RESULT),
