@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.http1 import Connection
 from bench.measure import Unavailable
 from devsupport.net import free_port
 
@@ -102,29 +103,33 @@ async def running_agent(display: str, env: dict[str, str], log_path: Path) -> As
 
 
 class Client:
-    """One keep-alive HTTP/1.1 connection to the agent, reused by every call."""
+    """One keep-alive HTTP/1.1 connection to the agent, reused by every call (bench.http1)."""
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1, force_close=False))
+        self.connection = Connection(base_url)
 
     async def close(self) -> None:
-        await self.session.close()
+        await self.connection.close()
 
     async def post(self, path: str, body: dict[str, Any]) -> Any:
-        async with self.session.post(self.base_url + path, json=body) as resp:
-            data = await resp.read()
-            if not 200 <= resp.status < 300:
-                raise Unavailable(f"n/a (HTTP {resp.status})")
-            return _json(data)
+        answer = await self.connection.post_json(path, body)
+        if not 200 <= answer.status < 300:
+            raise Unavailable(f"n/a (HTTP {answer.status})")
+        return _json(answer.body)
+
+    async def get(self, path: str) -> Any:
+        answer = await self.connection.request("GET", path)
+        if answer.status != 200:
+            raise Unavailable(f"n/a (HTTP {answer.status})")
+        return _json(answer.body)
 
     async def screenshot(self, params: dict[str, str], etag: str | None = None) -> tuple[int, str | None, bytes]:
         headers = {"If-None-Match": etag} if etag else {}
-        async with self.session.get(self.base_url + "/v1/screenshot", params=params, headers=headers) as resp:
-            data = await resp.read()
-            if resp.status != 304 and not 200 <= resp.status < 300:
-                raise Unavailable(f"n/a (HTTP {resp.status})")
-            return resp.status, resp.headers.get("ETag"), data
+        answer = await self.connection.request("GET", "/v1/screenshot", params=params, headers=headers)
+        if answer.status != 304 and not 200 <= answer.status < 300:
+            raise Unavailable(f"n/a (HTTP {answer.status})")
+        return answer.status, answer.headers.get("etag"), answer.body
 
 
 def _json(data: bytes) -> Any:

@@ -7,6 +7,9 @@ same run as the agent's click and key so that the overhead is read off one table
   with the one round trip that proves the server has the events (what the agent does to answer
   with the pointer position).
 
+Both HTTP sides go through the bench's lean client (bench.http1); the same two through aiohttp's
+client are rows of their own, so what the client costs is in the table too.
+
 `overhead` is the click's median minus the no-op round trip and the XTest click with its
 round trip: what the agent's own layers (middleware, validation, the owner-thread hop, the
 pointer bookkeeping, the JSON answer) cost.
@@ -21,12 +24,13 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 from Xlib import X
 from Xlib import display as xdisplay
 from Xlib.ext import xtest
 
 from bench.agent import Client
-from bench.measure import Budget, Row, Side, Stat, time_sync
+from bench.measure import Budget, Row, Side, Stat, time_async, time_sync
 from devsupport.net import free_port
 
 CLICK_AT = (640, 360)
@@ -65,16 +69,43 @@ async def noop_server() -> AsyncIterator[str]:
         proc.wait(timeout=10)
 
 
-async def noop_side(budget: Budget) -> Side:
-    from bench.measure import time_async
+class AiohttpClient:
+    """aiohttp's client on one keep-alive connection: the common choice, for the client rows."""
 
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1, force_close=False))
+
+    async def post(self, path: str, body: dict[str, Any]) -> Any:
+        async with self.session.post(self.base_url + path, json=body) as resp:
+            await resp.read()
+            return resp.status
+
+
+async def noop_sides(budget: Budget) -> tuple[Side, Side]:
+
+    body = {"x": CLICK_AT[0], "y": CLICK_AT[1]}
     async with noop_server() as url:
         client = Client(url)
+        heavy = AiohttpClient(url)
         try:
-            stat = await time_async(lambda: client.post("/noop", {"x": CLICK_AT[0], "y": CLICK_AT[1]}), budget)
+            lean = await time_async(lambda: client.post("/noop", body), budget)
+            through_aiohttp = await time_async(lambda: heavy.post("/noop", body), budget)
         finally:
             await client.close()
-    return Side("aiohttp no-op POST handler, own process, keep-alive", stat)
+            await heavy.session.close()
+    return (Side("aiohttp no-op POST handler, own process, keep-alive", lean),
+            Side("the same, through aiohttp's client", through_aiohttp))  # fmt: skip
+
+
+async def aiohttp_click_side(agent_url: str, budget: Budget) -> Side:
+
+    heavy = AiohttpClient(agent_url)
+    try:
+        stat = await time_async(lambda: heavy.post("/v1/click", {"x": CLICK_AT[0], "y": CLICK_AT[1]}), budget)
+    finally:
+        await heavy.session.close()
+    return Side("POST /v1/click through aiohttp's client", stat)
 
 
 def xtest_sides(display: str, budget: Budget) -> tuple[Side, Side]:
@@ -103,11 +134,13 @@ def xtest_sides(display: str, budget: Budget) -> tuple[Side, Side]:
         conn.close()
 
 
-async def floor_rows(display: str, budget: Budget, click: Stat | None, key: Stat | None) -> list[Row]:
-    noop = await noop_side(budget)
+async def floor_rows(display: str, agent_url: str, budget: Budget, click: Stat | None, key: Stat | None) -> list[Row]:
+    noop, noop_aiohttp = await noop_sides(budget)
     loop = asyncio.get_running_loop()
     flush, reply = await loop.run_in_executor(None, xtest_sides, display, budget)
     rows = [
+        Row("latency", "click, through aiohttp's client", "ms", await aiohttp_click_side(agent_url, budget)),
+        Row("latency", "floor: HTTP round trip, through aiohttp's client", "ms", noop_aiohttp),
         Row("latency", "floor: HTTP round trip", "ms", noop),
         Row("latency", "floor: raw XTest click", "ms", flush),
         Row("latency", "floor: raw XTest click + round trip", "ms", reply),

@@ -280,7 +280,7 @@ class Suite:
     async def floor_rows(self) -> None:
         log("the floor: no-op HTTP round trip, raw XTest click")
         stats = {row.name: row.agent.stat for row in self.rows}
-        self.rows += await floor_rows(self.scene.name, self.plan.fast, stats.get("click"), stats.get("key combination ctrl+a"))
+        self.rows += await floor_rows(self.scene.name, self.base_url, self.plan.fast, stats.get("click"), stats.get("key combination ctrl+a"))
 
     async def typing_rows(self) -> None:
         n = self.plan.text_len

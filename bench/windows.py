@@ -36,14 +36,6 @@ WINDOWS = 20
 TEXT = "clipboard ✓ round trip — ünïcödé " * 4
 
 
-async def _get(client: Client, path: str) -> Any:
-    async with client.session.get(client.base_url + path) as resp:
-        data = await resp.json()
-        if resp.status != 200:
-            raise Unavailable(f"n/a (HTTP {resp.status})")
-        return data
-
-
 def naive_listing(conn: xdisplay.Display) -> list[dict[str, Any]]:
     """A listing the way EWMH helper libraries build it: one blocking request per property."""
     root = conn.screen().root
@@ -124,7 +116,7 @@ async def window_rows(fast: Budget, medium: Budget, slow: Budget, workdir: Path)
 async def _rows(client: Client, xvfb: Xvfb, env: dict[str, str], fast: Budget, medium: Budget, slow: Budget,
                 agent_side: Any, baseline_side: Any, log: Any) -> list[Row]:  # fmt: skip
     deadline = time.monotonic() + 20
-    while len((listing := await _get(client, "/v1/windows"))["windows"]) < WINDOWS:
+    while len((listing := await client.get("/v1/windows"))["windows"]) < WINDOWS:
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {len(listing['windows'])} windows listed")
         await asyncio.sleep(0.1)
@@ -134,7 +126,7 @@ async def _rows(client: Client, xvfb: Xvfb, env: dict[str, str], fast: Budget, m
     conn = xdisplay.Display(xvfb.name)
     try:
         rows.append(Row(SECTION, f"list windows ({WINDOWS} open, openbox)", "ms",
-                        await agent_side("GET /v1/windows", lambda: _get(client, "/v1/windows"), fast),
+                        await agent_side("GET /v1/windows", lambda: client.get("/v1/windows"), fast),
                         baseline_side("python-xlib, one request per property (as EWMH helper libraries)",
                                       lambda: naive_listing(conn), fast), target="≤ 5 ms"))  # fmt: skip
         turn = iter(range(10**9))
@@ -163,7 +155,7 @@ async def _rows(client: Client, xvfb: Xvfb, env: dict[str, str], fast: Budget, m
 
     async def set_and_read() -> None:
         await client.post("/v1/clipboard", {"text": TEXT})
-        if (await _get(client, "/v1/clipboard"))["text"] != TEXT:
+        if (await client.get("/v1/clipboard"))["text"] != TEXT:
             raise Unavailable("n/a (read back differs)")
 
     def xclip_set_and_read() -> None:
@@ -178,7 +170,7 @@ async def _rows(client: Client, xvfb: Xvfb, env: dict[str, str], fast: Budget, m
     xclip_set_and_read()  # xclip owns it now: the API reads another client's text over X
 
     async def read_other() -> None:
-        if (await _get(client, "/v1/clipboard"))["text"] != TEXT:
+        if (await client.get("/v1/clipboard"))["text"] != TEXT:
             raise Unavailable("n/a (read differs)")
 
     rows.append(Row(SECTION, "clipboard read of another client's text (xclip owns it)", "ms",

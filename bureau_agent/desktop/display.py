@@ -1,7 +1,8 @@
 """The owner of the X connection.
 
 python-xlib is not thread-safe, so one dedicated thread owns the connection and every X call is
-submitted to it (`await display.call(fn)`); the event loop never talks to X itself. A monitor task
+submitted to it (`await display.call(fn)`), and the event loop never blocks on X. Input has a
+connection of its own that the loop drives without blocking (inputwire.py). A monitor task
 pings the server; when the server goes away the connection is dropped, `connected` turns false
 and listeners are told; reconnection is retried until the server returns. Each new connection
 gets a new `generation`, so that caches built on an old one (keyboard maps) can be thrown away.
@@ -31,6 +32,7 @@ from Xlib import error as xerror
 from Xlib.support import unix_connect
 
 from bureau_agent.aio import Ticker
+from bureau_agent.desktop.inputwire import InputWire, Pointer
 from bureau_agent.errors import DisplayUnavailable
 from bureau_agent.listeners import Listeners
 
@@ -81,6 +83,7 @@ class Display:
         self.ping_timeout_s = ping_timeout_s
         self.state = DisplayState(name=name, connected=False)
         self._conn: xdisplay.Display | None = None
+        self._wire: InputWire | None = None  # set on the owner thread; used and closed on the loop
         self._generation = 0
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="x-owner")
         self._listeners: Listeners[DisplayState] = Listeners("display", log)
@@ -95,6 +98,7 @@ class Display:
 
     async def close(self) -> None:
         await self._monitor.close()
+        self._close_wire()
         drop = asyncio.get_running_loop().run_in_executor(self._executor, self._drop_connection)
         done, _ = await asyncio.wait({drop}, timeout=self.ping_timeout_s)
         if not done:  # the owner is stuck on a server that stopped answering: unblock it
@@ -158,6 +162,24 @@ class Display:
             raise xerror.ConnectionClosedError("no connection")
         return fn(conn, *args)
 
+    @property
+    def input_wire(self) -> InputWire | None:
+        """The input connection, when there is one that works (else input goes through call())."""
+        wire = self._wire
+        return wire if self.state.connected and wire is not None and not wire.closed else None
+
+    async def input(self, wire: InputWire, requests: list[bytes], sync: bool) -> Pointer | None:
+        """wire.send() with call()'s handling of a connection that breaks: the display is lost
+        (both connections), the caller gets DisplayUnavailable."""
+        try:
+            return await wire.send(requests, sync=sync)
+        except CONNECTION_ERRORS as exc:
+            await self._lost(exc)
+            raise DisplayUnavailable(f"The X display {self.name} went away.", retry_after_s=1) from None
+        except xerror.XError:
+            self.wake_monitor()
+            raise
+
     def wake_monitor(self) -> None:
         """Ask for a check now (for example after an X error seen elsewhere)."""
         self._monitor.wake()
@@ -219,6 +241,11 @@ class Display:
             raise
         self._conn = conn
         self._generation += 1
+        if has_xtest:
+            try:
+                self._wire = InputWire.open(self.name)
+            except Exception as exc:  # input still works, through the owner
+                log.warning("no input connection", extra={"display": self.name, "error": str(exc)})
         return DisplayState(
             name=self.name,
             connected=True,
@@ -228,8 +255,14 @@ class Display:
             generation=self._generation,
         )
 
+    def _close_wire(self) -> None:
+        wire, self._wire = self._wire, None
+        if wire is not None:
+            wire.close()
+
     def _break_connection(self) -> None:
         """From the loop: shut the socket down, so a read blocked on the owner thread fails now."""
+        self._close_wire()
         conn = self._conn
         if conn is not None:
             with contextlib.suppress(OSError):
@@ -248,6 +281,7 @@ class Display:
             return
         log.warning("display lost", extra={"display": self.name, "error": str(exc) or type(exc).__name__})
         self._set_state(dataclasses.replace(self.state, connected=False))
+        self._close_wire()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._drop_connection)
         self._monitor.wake()

@@ -139,6 +139,9 @@ class Keyboard:
         self._last_typed = -1e9  # loop time of the last key sent
         self._restore_task: asyncio.Task[None] | None = None
         self._state: PointerState | None = None  # modifiers, locks and XKB group as of our last round trip
+        # Our own map changes' MappingNotify not yet seen on the input connection (the owner's
+        # connection gets each one too: map.own_notifies counts those).
+        self._wire_own_notifies = 0
 
     # -- the map and the bindings ------------------------------------------------------------
 
@@ -147,6 +150,7 @@ class Keyboard:
             self.map.invalidate()
             self.bindings.invalidate()
             self.map.generation = self.display.state.generation
+            self._wire_own_notifies = 0
 
     async def snapshot(self) -> Snapshot:
         self._cancel_restore()
@@ -159,6 +163,7 @@ class Keyboard:
         if layout is not cached:  # read afresh: whatever we had borrowed was given back
             self.map.own_notifies = 0
             self.bindings.invalidate()
+            self._take_wire_notifies()  # the map as read covers them
         self.map.layout = layout
         self._state = pointer
         return Snapshot(layout, pointer)
@@ -167,9 +172,19 @@ class Keyboard:
         wait = self._last_typed + self.settle_s - asyncio.get_running_loop().time()
         if wait > 0:
             await asyncio.sleep(wait)
+        # Keys sent on the input connection without a round trip must not meet the new map.
+        await self.injector.flush_pending()
         # Counted once the requests are made; a call cut short counts none, so at worst our own
         # notifications read as someone else's and the map is read again (never the reverse).
-        self.map.own_notifies += await self.display.call(_change_rows, rows)
+        changes = await self.display.call(_change_rows, rows)
+        self.map.own_notifies += changes
+        self._wire_own_notifies += changes
+
+    def _take_wire_notifies(self) -> None:
+        wire = self.display.input_wire
+        if wire is not None:
+            wire.take_notifies()
+        self._wire_own_notifies = 0
 
     async def _bind(self, layout: Layout, binds: dict[Slot, int]) -> None:
         await self._change(self.bindings.record(layout, binds))
@@ -260,20 +275,31 @@ class Keyboard:
         return strokes
 
     async def _send_if_current(self, events: Sequence[Event]) -> bool:
-        """Send events in one owner call (one round trip) if no MappingNotify that is not ours
-        arrived since the map was cached; False (nothing sent, cache dropped) otherwise.
+        """Send events with one round trip if no MappingNotify that is not ours arrived since the
+        map was cached; False (nothing sent, cache dropped) otherwise.
 
         The group is the one our last round trip saw: only a client locking another group in
         between would escape it, which takes a key press.
         """
+        self._cancel_restore()
+        wire = self.display.input_wire
+        if wire is not None:
+            # Counted on the input connection itself, which every MappingNotify reaches too.
+            seen = wire.take_notifies()
+            if seen > self._wire_own_notifies:
+                self._wire_own_notifies = 0  # the snapshot settles what the map is
+                self.map.suspect = True
+                return False
+            self._wire_own_notifies -= seen
+            await self._send(events, sync=True)
+            return True
         own = self.map.own_notifies
-        seen: list[int] = []
+        seen_owner: list[int] = []
 
         def unchanged(conn: xdisplay.Display) -> bool:
-            seen.append(_mapping_notifies(conn))
-            return seen[0] <= own
+            seen_owner.append(_mapping_notifies(conn))
+            return seen_owner[0] <= own
 
-        self._cancel_restore()
         try:
             await self._send(events, sync=True, guard=unchanged)
         except NotSent:
@@ -281,7 +307,7 @@ class Keyboard:
             # map and keeps the cache and the bindings if nothing really changed.
             self.map.suspect = True
             return False
-        self.map.own_notifies = own - seen[0]
+        self.map.own_notifies = own - seen_owner[0]
         return True
 
     async def _fast(self, items: Sequence[Sequence[int]], events_for: Callable[[list[Stroke]], list[Event]]) -> bool:

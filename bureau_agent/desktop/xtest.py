@@ -2,7 +2,10 @@
 
 Only XTest (never XSendEvent): its events go through the server's input path like a real device,
 so every client and toolkit accepts them. A batch of events is written with one flush; a batch
-that must have reached the server before the HTTP answer ends with one round trip. Every press
+that must have reached the server before the HTTP answer ends with one round trip. Batches go on
+the display's input connection, from the loop (inputwire.py); a guarded batch (its guard reads
+the owner's event queue) goes through the owner, and whichever connection was used last is
+synced before the other is used, since the server orders requests within one connection. Every press
 is recorded until its release is sent, so `release_all()` can free whatever an interrupted call
 left down (a key held by a dead connection is gone with it, hence the generation check).
 """
@@ -20,6 +23,7 @@ from Xlib import display as xdisplay
 from Xlib.ext import xtest
 
 from bureau_agent.desktop.display import Display
+from bureau_agent.desktop.inputwire import InputWire
 from bureau_agent.errors import DisplayUnavailable
 
 KEY_PRESS, KEY_RELEASE = X.KeyPress, X.KeyRelease
@@ -106,6 +110,10 @@ def fake_input_bytes(opcode: int, ev: Event) -> bytes:
     return FAKE_INPUT.pack(opcode, FAKE_INPUT_MINOR, FAKE_INPUT_WORDS, ev.kind, ev.detail, X.CurrentTime, X.NONE, ev.x, ev.y)
 
 
+def _sync(conn: xdisplay.Display) -> None:
+    conn.sync()
+
+
 def _send(conn: xdisplay.Display, events: Sequence[Event], sync: bool, guard: Guard | None = None) -> PointerState | None:
     if guard is not None and not guard(conn):
         raise NotSent()
@@ -129,6 +137,7 @@ class Injector:
         self.held_keys: dict[int, None] = {}  # insertion order = press order
         self.held_buttons: set[int] = set()
         self._generation = -1
+        self._unsynced: InputWire | Display | None = None  # the connection last written without a round trip
 
     def _check_generation(self) -> None:
         # After an X server restart nothing is held any more.
@@ -136,6 +145,7 @@ class Injector:
             self._generation = self.display.state.generation
             self.held_keys.clear()
             self.held_buttons.clear()
+            self._unsynced = None
 
     async def send(self, events: Sequence[Event], *, sync: bool = True, guard: Guard | None = None) -> PointerState | None:
         """Send events; with sync, return once the server has processed them (pointer state after).
@@ -154,7 +164,7 @@ class Injector:
             elif ev.kind == BUTTON_PRESS:
                 self.held_buttons.add(ev.detail)
         try:
-            state = await self.display.call(_send, events, sync, guard)
+            state = await self._deliver(events, sync, guard)
         except NotSent:
             self.held_keys = {k: None for k in self.held_keys if k not in pressed_keys}
             self.held_buttons -= pressed_buttons
@@ -167,6 +177,34 @@ class Injector:
             elif ev.kind == BUTTON_RELEASE:
                 self.held_buttons.discard(ev.detail)
         return state
+
+    async def _deliver(self, events: Sequence[Event], sync: bool, guard: Guard | None) -> PointerState | None:
+        wire = self.display.input_wire if guard is None else None
+        via: InputWire | Display = wire if wire is not None else self.display
+        if self._unsynced is not None and self._unsynced is not via:
+            await self.flush_pending()
+        self._unsynced = None if sync else via
+        if wire is None:
+            return await self.display.call(_send, events, sync, guard)
+        pointer = await self.display.input(wire, [fake_input_bytes(wire.xtest_opcode, ev) for ev in events], sync)
+        return None if pointer is None else PointerState(pointer.x, pointer.y, pointer.mask)
+
+    async def flush_pending(self) -> None:
+        """Wait until the server has processed every batch sent so far (one round trip, on the
+        connection written without one; nothing when there is none)."""
+        pending, self._unsynced = self._unsynced, None
+        if pending is self.display:
+            await self.display.call(_sync)
+        elif isinstance(pending, InputWire) and not pending.closed:
+            await self.display.input(pending, [], True)
+
+    async def _query_pointer(self) -> PointerState:
+        wire = self.display.input_wire
+        if wire is None:
+            return await self.display.call(_query)
+        pointer = await self.display.input(wire, [], True)
+        assert pointer is not None
+        return PointerState(pointer.x, pointer.y, pointer.mask)
 
     async def _thawed(self, state: PointerState, at: tuple[int, int] | None, down: dict[int, bool]) -> PointerState:
         """The pointer state once the server has really processed the batch's pointer events.
@@ -186,7 +224,7 @@ class Injector:
         deadline = asyncio.get_running_loop().time() + THAW_TIMEOUT_S
         while asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(THAW_POLL_S)
-            state = await self.display.call(_query)
+            state = await self._query_pointer()
             if pointer_matches(state, at, down):
                 break
         return state

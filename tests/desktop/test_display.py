@@ -83,10 +83,13 @@ async def test_a_server_that_stops_answering_fails_calls_fast_and_closes(own_xvf
     assert own_xvfb.proc is not None
     os.kill(own_xvfb.proc.pid, signal.SIGSTOP)  # alive but silent: reads on its socket block
     try:
+        wire = display.input_wire
+        assert wire is not None
         stuck = asyncio.ensure_future(display.call(lambda conn: conn.screen().root.get_geometry()))
         queued = asyncio.ensure_future(display.call(lambda conn: conn.get_input_focus()))
+        pointer = asyncio.ensure_future(display.input(wire, [], True))  # awaits its reply on the loop
         started = time.monotonic()
-        for call in (stuck, queued):
+        for call in (stuck, queued, pointer):
             with pytest.raises(DisplayUnavailable):
                 await asyncio.wait_for(call, 10)
         assert time.monotonic() - started < 5  # the ping timeout freed them, not the kernel
