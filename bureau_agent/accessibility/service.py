@@ -18,6 +18,7 @@ from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
 from bureau_agent.accessibility import tree
+from bureau_agent.accessibility.query import Query
 from bureau_agent.accessibility.bus import CONNECT_TIMEOUT_S, BusFinder, SessionEnv, connect, read_root_property
 from bureau_agent.accessibility.walk import ROOT_PATH, AppReader, Raw, Ref
 from bureau_agent.accessibility.xwindow import WindowInfo, active_window, window_info
@@ -29,14 +30,6 @@ REGISTRY: Ref = ("org.a11y.atspi.Registry", ROOT_PATH)
 WALK_SHARE = 0.75  # of the time bound, for reading the trees; the rest for extents and actions
 SCAN_FACTOR = 10  # interactive=true reads up to this many times maxNodes before filtering
 MAX_SCAN_NODES = 20_000
-
-
-@dataclasses.dataclass(frozen=True)
-class Query:
-    window: int | str = "active"  # an X window id, "active" or "all"
-    max_depth: int = 30
-    max_nodes: int = 2000
-    interactive: bool = False
 
 
 @dataclasses.dataclass

@@ -6,6 +6,9 @@ unmarshalled). On the agent's loop a click sent meanwhile would wait behind thos
 loop of its own, the interpreter switches threads at least every 5 ms (sys.getswitchinterval),
 so the agent's loop keeps answering. X reads still go through the display owner, called on the
 agent's loop (Display is not thread-safe).
+
+The thread, and the service with dbus-fast, start at the first request: an agent that is never
+asked for a tree does not carry them (about 3 MiB at start, measured).
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from bureau_agent.accessibility.bus import SessionEnv
-from bureau_agent.accessibility.service import Accessibility, Query, Result
+from bureau_agent.accessibility.query import Query
+
+if TYPE_CHECKING:
+    from bureau_agent.accessibility.bus import SessionEnv
+    from bureau_agent.accessibility.service import Accessibility, Result
 
 T = TypeVar("T")
 
@@ -47,28 +53,35 @@ class ThreadedAccessibility:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="accessibility", daemon=True)
         self._service: Accessibility | None = None
+        self._starting = asyncio.Lock()
 
     async def start(self) -> None:
-        main = asyncio.get_running_loop()
-        self._thread.start()
+        """Nothing yet: see _started()."""
 
-        async def create() -> Accessibility:  # its locks and connections belong to its loop
-            return Accessibility(_DisplayOnMainLoop(self._display, main), self._session_env, self._timeout_s)
+    async def _started(self) -> Accessibility:
+        async with self._starting:
+            if self._service is None:
+                from bureau_agent.accessibility.service import Accessibility
 
-        self._service = await self._run(create)
+                main = asyncio.get_running_loop()
+                self._thread.start()
+
+                async def create() -> Accessibility:  # its locks and connections belong to its loop
+                    return Accessibility(_DisplayOnMainLoop(self._display, main), self._session_env, self._timeout_s)
+
+                self._service = await self._run(create)
+            return self._service
 
     async def _run(self, make: Callable[[], Awaitable[T]]) -> T:
         future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(make(), self._loop)  # type: ignore[arg-type]
         return await asyncio.wrap_future(future)  # a cancelled request cancels the read there too
 
     async def tree(self, query: Query) -> Result:
-        assert self._service is not None
-        service = self._service
+        service = await self._started()
         return await self._run(lambda: service.tree(query))
 
     async def check(self) -> tuple[bool, str]:
-        assert self._service is not None
-        service = self._service
+        service = await self._started()
         return await self._run(service.check)
 
     async def close(self) -> None:

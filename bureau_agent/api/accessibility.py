@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from bureau_agent import appkeys
-from bureau_agent.accessibility.service import Query
+from bureau_agent.accessibility.query import Query
 from bureau_agent.accessibility.threaded import ThreadedAccessibility
 from bureau_agent.api.feature import Feature
 from bureau_agent.errors import InvalidRequest

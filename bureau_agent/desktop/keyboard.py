@@ -27,8 +27,7 @@ from Xlib import display as xdisplay
 
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.keymap import Bindings, Layout, MapCache, Slot, Stroke, plan, same_keysyms, same_map
-from bureau_agent.desktop.keynames import char_keysyms
-from bureau_agent.desktop.keysymdef import KEYSYM_NAMES
+from bureau_agent.desktop.keynames import CAPS_LOCK, char_keysyms
 from bureau_agent.desktop.xtest import KEY_PRESS, KEY_RELEASE, Event, Guard, Injector, NotSent, PointerState
 from bureau_agent.errors import DisplayUnavailable, InvalidRequest
 
@@ -320,7 +319,7 @@ class Keyboard:
     @asynccontextmanager
     async def _caps_lock_off(self, snap: Snapshot) -> AsyncIterator[None]:
         """Caps Lock would change letters: off while typing, on again after."""
-        caps = snap.layout.stroke(KEYSYM_NAMES["Caps_Lock"], snap.pointer.group) if snap.pointer.mask & X.LockMask else None
+        caps = snap.layout.stroke(CAPS_LOCK, snap.pointer.group) if snap.pointer.mask & X.LockMask else None
         if caps is None:
             yield
             return

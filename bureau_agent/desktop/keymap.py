@@ -18,7 +18,7 @@ import collections
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 
-from bureau_agent.desktop.keysymdef import KEYSYM_NAMES
+from bureau_agent.desktop.keynames import ISO_LEVEL3_SHIFT, SHIFT_L, SHIFT_R
 from bureau_agent.errors import InvalidRequest
 
 NO_SYMBOL = 0
@@ -41,8 +41,8 @@ class Layout:
         self.modifiers = [[k for k in m if k] for m in modifiers]
         self._index: dict[int, dict[int, tuple[int, int]]] = {}
         modifier_keys = {k for m in self.modifiers for k in m}
-        self.shift = self._modifier_key(KEYSYM_NAMES["Shift_L"], KEYSYM_NAMES["Shift_R"], among=self.modifiers[SHIFT_MOD_INDEX] if self.modifiers else [])
-        self.level3 = self._modifier_key(KEYSYM_NAMES["ISO_Level3_Shift"], among=sorted(modifier_keys))
+        self.shift = self._modifier_key(SHIFT_L, SHIFT_R, among=self.modifiers[SHIFT_MOD_INDEX] if self.modifiers else [])
+        self.level3 = self._modifier_key(ISO_LEVEL3_SHIFT, among=sorted(modifier_keys))
 
     @property
     def max_keycode(self) -> int:

@@ -103,3 +103,12 @@ def test_untypeable_text_names_the_index(text: str, index: int) -> None:
 
 def test_typeable_text_passes() -> None:
     check_typeable("plain\ttext\nwith é € 日本 😀\r\n")
+
+
+def test_the_named_constants_are_keysymdefs() -> None:
+    from bureau_agent.desktop import keynames
+
+    for constant, name in (("RETURN", "Return"), ("TAB", "Tab"), ("PLUS", "plus"), ("SHIFT_L", "Shift_L"),
+                           ("SHIFT_R", "Shift_R"), ("ISO_LEVEL3_SHIFT", "ISO_Level3_Shift"), ("CAPS_LOCK", "Caps_Lock")):  # fmt: skip
+        assert getattr(keynames, constant) == K[name], constant
+
