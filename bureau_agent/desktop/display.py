@@ -23,7 +23,7 @@ import logging
 import os
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from Xlib import X
@@ -123,8 +123,13 @@ class Display:
         """
         if not self.state.connected:
             raise DisplayUnavailable(f"The X display {self.name} is not available right now.", retry_after_s=1)
+        return await self._outcome(self._hop(fn, args))
+
+    async def _outcome(self, pending: Awaitable[T]) -> T:
+        """An X exchange's result; a connection that breaks loses the display (both connections)
+        and the caller gets DisplayUnavailable."""
         try:
-            return await self._hop(fn, args)
+            return await pending
         except CONNECTION_ERRORS as exc:
             await self._lost(exc)
             raise DisplayUnavailable(f"The X display {self.name} went away.", retry_after_s=1) from None
@@ -169,16 +174,8 @@ class Display:
         return wire if self.state.connected and wire is not None and not wire.closed else None
 
     async def input(self, wire: InputWire, requests: list[bytes], sync: bool) -> Pointer | None:
-        """wire.send() with call()'s handling of a connection that breaks: the display is lost
-        (both connections), the caller gets DisplayUnavailable."""
-        try:
-            return await wire.send(requests, sync=sync)
-        except CONNECTION_ERRORS as exc:
-            await self._lost(exc)
-            raise DisplayUnavailable(f"The X display {self.name} went away.", retry_after_s=1) from None
-        except xerror.XError:
-            self.wake_monitor()
-            raise
+        """wire.send(), its errors handled as call()'s."""
+        return await self._outcome(wire.send(requests, sync=sync))
 
     def wake_monitor(self) -> None:
         """Ask for a check now (for example after an X error seen elsewhere)."""

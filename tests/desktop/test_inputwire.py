@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from Xlib import display as xdisplay
@@ -21,15 +21,8 @@ from tests.support.xvfb import Xvfb
 
 
 @pytest.fixture
-def observer(xvfb: Xvfb) -> Iterator[xdisplay.Display]:
-    conn = xdisplay.Display(xvfb.name)
-    yield conn
-    conn.close()
-
-
-@pytest.fixture
-async def wire(xvfb: Xvfb) -> AsyncIterator[InputWire]:
-    opened = await asyncio.get_running_loop().run_in_executor(None, InputWire.open, xvfb.name)
+async def wire(input_xvfb: Xvfb) -> AsyncIterator[InputWire]:
+    opened = await asyncio.get_running_loop().run_in_executor(None, InputWire.open, input_xvfb.name)
     assert opened is not None
     yield opened
     opened.close()
@@ -44,11 +37,11 @@ def where(conn: xdisplay.Display) -> tuple[int, int]:
     return reply.root_x, reply.root_y
 
 
-async def test_a_batch_and_its_reply(wire: InputWire, observer: xdisplay.Display) -> None:
+async def test_a_batch_and_its_reply(wire: InputWire, x_conn: xdisplay.Display) -> None:
     for x, y in ((11, 22), (301, 199), (5, 6)):
         pointer = await wire.send([motion(wire, x - 1, y - 1), motion(wire, x, y)], sync=True)
         assert pointer is not None and (pointer.x, pointer.y) == (x, y)
-        assert where(observer) == (x, y)  # another client sees what the reply said
+        assert where(x_conn) == (x, y)  # another client sees what the reply said
     assert await wire.send([motion(wire, 40, 41)], sync=False) is None
     pointer = await wire.send([], sync=True)  # a bare round trip: the unsynced batch is done
     assert pointer is not None and (pointer.x, pointer.y) == (40, 41)
@@ -65,9 +58,9 @@ async def test_an_x_error_is_the_batchs_and_the_connection_goes_on(wire: InputWi
     assert pointer == Pointer(71, 81, pointer.mask)
 
 
-async def test_the_reply_of_a_caller_that_gave_up_is_skipped(xvfb: Xvfb, wire: InputWire) -> None:
-    assert xvfb.proc is not None
-    os.kill(xvfb.proc.pid, signal.SIGSTOP)  # the reply cannot come before the cancel
+async def test_the_reply_of_a_caller_that_gave_up_is_skipped(input_xvfb: Xvfb, wire: InputWire) -> None:
+    assert input_xvfb.proc is not None
+    os.kill(input_xvfb.proc.pid, signal.SIGSTOP)  # the reply cannot come before the cancel
     try:
         gave_up = asyncio.ensure_future(wire.send([motion(wire, 1, 2)], sync=True))
         await asyncio.sleep(0)  # it has written its batch and awaits the reply
@@ -75,26 +68,26 @@ async def test_the_reply_of_a_caller_that_gave_up_is_skipped(xvfb: Xvfb, wire: I
         with pytest.raises(asyncio.CancelledError):
             await gave_up
     finally:
-        os.kill(xvfb.proc.pid, signal.SIGCONT)
+        os.kill(input_xvfb.proc.pid, signal.SIGCONT)
     pointer = await wire.send([motion(wire, 123, 45)], sync=True)  # the (1, 2) reply comes first
     assert pointer is not None and (pointer.x, pointer.y) == (123, 45)
 
 
-async def test_events_sent_to_every_client_are_skipped(wire: InputWire, observer: xdisplay.Display) -> None:
+async def test_events_sent_to_every_client_are_skipped(wire: InputWire, x_conn: xdisplay.Display) -> None:
     # A keyboard mapping change sends MappingNotify to every client, this connection included.
-    first = observer.display.info.max_keycode
-    row = observer.get_keyboard_mapping(first, 1)[0]
+    first = x_conn.display.info.max_keycode
+    row = x_conn.get_keyboard_mapping(first, 1)[0]
     for _ in range(5):
-        observer.change_keyboard_mapping(first, [list(row)])
-    observer.sync()
+        x_conn.change_keyboard_mapping(first, [list(row)])
+    x_conn.sync()
     pointer = await wire.send([motion(wire, 9, 99)], sync=True)
     assert pointer is not None and (pointer.x, pointer.y) == (9, 99)
     assert len(wire._buffer) == 0  # the notifies were read past, not left to confuse a later reply
 
 
-async def test_close_fails_the_call_waiting_for_its_reply(xvfb: Xvfb, wire: InputWire) -> None:
-    assert xvfb.proc is not None
-    os.kill(xvfb.proc.pid, signal.SIGSTOP)
+async def test_close_fails_the_call_waiting_for_its_reply(input_xvfb: Xvfb, wire: InputWire) -> None:
+    assert input_xvfb.proc is not None
+    os.kill(input_xvfb.proc.pid, signal.SIGSTOP)
     try:
         waiting = asyncio.ensure_future(wire.send([], sync=True))
         await asyncio.sleep(0)
@@ -102,7 +95,7 @@ async def test_close_fails_the_call_waiting_for_its_reply(xvfb: Xvfb, wire: Inpu
         with pytest.raises(xerror.ConnectionClosedError):
             await asyncio.wait_for(waiting, 5)
     finally:
-        os.kill(xvfb.proc.pid, signal.SIGCONT)
+        os.kill(input_xvfb.proc.pid, signal.SIGCONT)
     with pytest.raises(xerror.ConnectionClosedError):
         await wire.send([], sync=True)
 
