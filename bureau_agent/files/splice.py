@@ -14,6 +14,8 @@ meanwhile, what it had already buffered (`head`) and how many bytes are still to
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import dataclasses
 import errno
 import fcntl
@@ -27,6 +29,32 @@ PIPE_BYTES = 1 << 20  # the pipe's capacity: the default pipe-max-size, no privi
 STEP_BYTES = 8 << 20  # one files-thread job moves up to this much, then the loop looks in again
 WAIT_S = 0.25  # a job with nothing arriving for this long returns, so a cancel is seen promptly
 HASH_READ = 256 * 1024  # the read-back buffer: small enough to stay in the CPU's cache for sha256
+
+
+SYNC_FILE_RANGE_WRITE = 2
+
+
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """libc's sync_file_range(2) (the os module has none), or None where it cannot be had."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        call = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    return call  # type: ignore[no-any-return]
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+
+
+def start_writeback(fd: int, offset: int, count: int) -> None:
+    """Start writing [offset, offset + count) of fd to disk without waiting: the upload's fsync
+    at the end then has little left to write, instead of every byte at once. Advisory: a
+    failure here is fsync's to report."""
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, count, SYNC_FILE_RANGE_WRITE)
 
 
 class CallerGone(ConnectionResetError):
@@ -87,6 +115,8 @@ def step(body: SocketBody, ends: tuple[int, int], fd: int, offset: int, count: i
             put = os.splice(read_end, fd, got, offset_dst=offset + moved, flags=os.SPLICE_F_MOVE)
             got -= put
             moved += put
+    if moved:
+        start_writeback(fd, offset, moved)  # here, not on the hashing thread: the busier one
     return moved
 
 
