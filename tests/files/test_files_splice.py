@@ -28,7 +28,9 @@ async def client(make_agent: Callable[..., Any]) -> TestClient:
     return await make_agent(None)
 
 
-async def raw_put(client: TestClient, target: Path, size: int, pieces: list[bytes], extra: bytes = b"") -> bytes:
+async def raw_put(
+    client: TestClient, target: Path, size: int, pieces: list[bytes], extra: bytes = b"", pause_s: float = 0.01
+) -> bytes:
     """A PUT written by hand: the headers with the first piece in one write, then the rest; the
     answer up to EOF (or to a reset: closing with unread data resets, as any server's close)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
@@ -39,7 +41,7 @@ async def raw_put(client: TestClient, target: Path, size: int, pieces: list[byte
     writer.write(head + pieces[0])
     for piece in pieces[1:]:
         await writer.drain()
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(pause_s)
         writer.write(piece)
     writer.write(extra)
     await writer.drain()
@@ -59,6 +61,14 @@ async def test_buffered_head_and_slow_rest(client: TestClient, tmp_path: Path) -
     answer = await raw_put(client, tmp_path / "f.bin", len(data), pieces)
     assert answer.startswith(b"HTTP/1.1 201") and b"Connection: close" in answer
     assert hashlib.sha256(data).hexdigest().encode() in answer
+    assert (tmp_path / "f.bin").read_bytes() == data
+
+
+async def test_a_caller_silent_for_longer_than_a_step_waits(client: TestClient, tmp_path: Path) -> None:
+    data = os.urandom(2 * MiB)
+    pieces = [data[:100_000], data[100_000:MiB], data[MiB:]]
+    answer = await raw_put(client, tmp_path / "f.bin", len(data), pieces, pause_s=splice.WAIT_S * 2)
+    assert answer.startswith(b"HTTP/1.1 201") and hashlib.sha256(data).hexdigest().encode() in answer
     assert (tmp_path / "f.bin").read_bytes() == data
 
 
