@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import email.utils
 import mimetypes
-import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -22,21 +21,18 @@ from aiohttp import web
 from bureau_agent import appkeys
 from bureau_agent.api.feature import Feature
 from bureau_agent.config import parse_umask
-from bureau_agent.errors import AgentError, Internal, InvalidRequest, RangeNotSatisfiable
-from bureau_agent.files import splice
+from bureau_agent.errors import AgentError, InvalidRequest, RangeNotSatisfiable
 from bureau_agent.files.service import MAX_PATH, FileService, Listing, OpenFile
 from bureau_agent.files.splice import SocketBody
 from bureau_agent.httpkit.http import json_response, read_json, read_query
 from bureau_agent.httpkit.middleware import STARTED_STREAM, error_response
+from bureau_agent.httpkit import takeover
 from bureau_agent.httpkit.routes import Route
 from bureau_agent.httpkit.schema import integer, obj, string
 from bureau_agent.process.environment import Session
 
 FALLBACK_TYPE = "application/octet-stream"
 READ_CHUNK = 1 << 20  # the read/write fallback when the transport cannot sendfile
-# A body of at least this size (by Content-Length) is spliced from the socket; the connection then
-# closes after the answer, which costs a keep-alive caller one new connection: noise next to this.
-SPLICE_MIN_BYTES = 1 << 20
 
 PATH = string(
     MAX_PATH,
@@ -203,73 +199,13 @@ async def _chunks(request: web.Request, head: bytes = b"") -> AsyncIterator[byte
 
 @contextlib.contextmanager
 def _body(request: web.Request) -> Iterator[AsyncIterator[bytes] | SocketBody]:
-    """The upload's body: spliced straight from the socket (files/splice.py) when it is large,
-    of known length and on a plain TCP transport; else read through aiohttp, chunk by chunk.
-
-    To splice, aiohttp must stop reading the socket: what it has buffered is taken first (read_nowait
-    may resume its reading and feed more: taken too, all in this one synchronous step, so no
-    byte is read by the loop in between), then the transport's reading is paused until the body
-    is in. Afterwards the parser still waits for body bytes it will never see: the request's
-    body is marked ended and the connection closes after the answer (put_file), never reused.
-    """
-    content, transport, length = request.content, request.transport, request.content_length
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if (
-        not splice.AVAILABLE
-        or length is None
-        or length < SPLICE_MIN_BYTES
-        or transport is None
-        or sock is None
-        or sock.type != socket.SOCK_STREAM
-        or transport.get_extra_info("sslcontext") is not None
-        or request.headers.get("Content-Encoding", "identity").lower() != "identity"  # aiohttp would decode it
-        or content.is_eof()
-    ):
-        yield _chunks(request)
-        return
-    parts: list[bytes] = []
-    while data := content.read_nowait():
-        parts.append(data)
-    transport.pause_reading()
-    head = b"".join(parts)
-    if content.is_eof() or len(head) >= length:  # it had all arrived already
-        transport.resume_reading()
-        yield _chunks(request, head)
-        return
-
-    def still_ours() -> None:
-        if transport.is_reading() or transport.is_closing():
-            raise Internal("The upload's connection was read by someone else meanwhile; nothing was written.")
-
-    body = SocketBody(head, sock.fileno(), length - len(head), still_ours)
-    request[TAKEN_OVER] = True
-    try:
-        yield body
-    except AgentError:  # answered by put_file, on a connection that then closes
-        _give_back(request, body)
-        raise
-    except BaseException:
-        transport.abort()  # the caller gone, a cancel, a fault: nothing more on this connection
-        raise
-    _give_back(request, body)
-
-
-def _give_back(request: web.Request, body: SocketBody) -> None:
-    transport = request.transport
-    if transport is None or transport.is_closing():
-        return
-    if body.received == body.length:
-        # The parser would take what follows (a pipelined request) for body: the protocol drops
-        # all further data instead (close()), still reading it, so that fewer closes after the
-        # answer find unread bytes and reset; the body is marked ended (which resumes the reading).
-        request.protocol.close()
-        request.content.feed_eof()
-    else:  # aiohttp reads (and drops) what still comes, or sees the caller go, as it would have
-        transport.resume_reading()
-
-
-# Set on a request whose body was spliced from its socket: its connection must close after the answer.
-TAKEN_OVER = web.RequestKey("files_taken_over", bool)
+    """The upload's body: spliced straight from the socket into the file (files/splice.py) when
+    httpkit.takeover can have it; else read through aiohttp, chunk by chunk."""
+    with takeover.socket_body(request) as body:
+        if body is None or isinstance(body, bytes):
+            yield _chunks(request, body or b"")
+        else:
+            yield body
 
 
 async def put_file(request: web.Request) -> web.StreamResponse:
@@ -286,7 +222,7 @@ async def put_file(request: web.Request) -> web.StreamResponse:
                     overwrite=query.get("overwrite", True),
                 )
     except AgentError as exc:
-        if request.content.is_eof() and not request.get(TAKEN_OVER):
+        if request.content.is_eof() and not request.get(takeover.TAKEN_OVER):
             raise
         # The caller is still sending: answer now and close, instead of reading the rest of a body
         # (up to files_max_upload_bytes and more) only to throw it away. A spliced body: the parser
@@ -294,10 +230,7 @@ async def put_file(request: web.Request) -> web.StreamResponse:
         response = error_response(exc)
         response.force_close()
         return response
-    response = json_response(result.to_json(), status=201 if result.created else 200)
-    if request.get(TAKEN_OVER):
-        response.force_close()
-    return response
+    return takeover.answer_closing(request, json_response(result.to_json(), status=201 if result.created else 200))
 
 
 async def delete_file(request: web.Request) -> web.Response:

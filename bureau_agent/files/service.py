@@ -312,8 +312,7 @@ class FileService:
                         moved = await splicing
                         splicing = None
                         start, done = done, done + moved
-                        body.received += moved
-                        if body.received < body.length:  # the next step runs while this one is hashed
+                        if body.remaining:  # the next step runs while this one is hashed
                             body.check()
                             splicing = loop.run_in_executor(self._executor, splice.step, body, ends, fd, done, self._step(body))
                         if moved:
@@ -339,7 +338,7 @@ class FileService:
 
     @staticmethod
     def _step(body: SocketBody) -> int:
-        return min(splice.STEP_BYTES, body.length - body.received)
+        return min(splice.STEP_BYTES, body.remaining)
 
 
 def _write_head(fd: int, digest: Any, head: bytes) -> None:

@@ -1,4 +1,4 @@
-"""An upload's body straight from the socket into the file: splice(2) through a pipe.
+"""An upload's body straight from the socket into the file (bureau_agent/splicing.py).
 
 Read through Python, every byte of an upload is copied three times (the kernel's socket buffers
 into a bytes object, the HTTP parser's slice of it, then into the page cache) and handled in
@@ -6,31 +6,23 @@ into a bytes object, the HTTP parser's slice of it, then into the page cache) an
 into the page cache: one copy, in the kernel, on a files thread, with nothing on the loop. The
 sha256 is then taken from the page cache (pread of what was just written) on another files
 thread, one step behind the splicing, so hashing and receiving overlap.
-
-Nothing here knows HTTP: the caller hands over a connected stream socket that nobody else reads
-meanwhile, what it had already buffered (`head`) and how many bytes are still to come.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
-import dataclasses
 import errno
-import fcntl
 import os
 import select
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-AVAILABLE = hasattr(os, "splice") and hasattr(fcntl, "F_SETPIPE_SZ")
-PIPE_BYTES = 1 << 20  # the pipe's capacity: the default pipe-max-size, no privilege needed
-STEP_BYTES = 8 << 20  # one files-thread job moves up to this much, then the loop looks in again
-WAIT_S = 0.25  # a job with nothing arriving for this long returns, so a cancel is seen promptly
+from bureau_agent.splicing import AVAILABLE, STEP_BYTES, CallerGone, SocketBody, pipe, take
+
+__all__ = ["AVAILABLE", "STEP_BYTES", "CallerGone", "SocketBody", "hash_range", "pipe", "step"]
+
 HASH_READ = 256 * 1024  # the read-back buffer: small enough to stay in the CPU's cache for sha256
-
-
 SYNC_FILE_RANGE_WRITE = 2
 
 
@@ -57,60 +49,18 @@ def start_writeback(fd: int, offset: int, count: int) -> None:
         _SYNC_FILE_RANGE(fd, offset, count, SYNC_FILE_RANGE_WRITE)
 
 
-class CallerGone(ConnectionResetError):
-    """The socket ended (EOF or reset) before the body did."""
-
-
-@dataclasses.dataclass
-class SocketBody:
-    """The rest of a body of known length, to be read from `sock` (non-blocking); `head` is what
-    had already been read from it. `check` is called between steps and raises if the socket is
-    no longer the caller's alone (someone else started reading it)."""
-
-    head: bytes
-    sock: int
-    length: int
-    check: Callable[[], None] = lambda: None
-    received: int = 0  # of `length`, spliced so far
-
-    @property
-    def total(self) -> int:
-        return len(self.head) + self.length
-
-
-@contextlib.contextmanager
-def pipe() -> Iterator[tuple[int, int]]:
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    try:
-        with contextlib.suppress(OSError):  # EPERM past the user's pipe quota: the default size works too
-            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        yield read_end, write_end
-    finally:
-        os.close(read_end)
-        os.close(write_end)
-
-
 def step(body: SocketBody, ends: tuple[int, int], fd: int, offset: int, count: int) -> int:
     """Move up to count bytes of the body into fd at offset; the bytes moved (0 when nothing
     arrived within WAIT_S). Blocking: runs on a files thread. OSError from the file side as it
     is (ENOSPC...); the socket ending early: CallerGone."""
     read_end, write_end = ends
-    poller = select.poll()
-    poller.register(body.sock, select.POLLIN | select.POLLRDHUP)
+    waiting = select.poll()
+    waiting.register(body.sock, select.POLLIN | select.POLLRDHUP)
     moved = 0
     while moved < count:
-        try:
-            got = os.splice(body.sock, write_end, min(PIPE_BYTES, count - moved), flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
-        except BlockingIOError:
-            if moved or not poller.poll(WAIT_S * 1000):
-                break  # report progress (or the silence) to the loop rather than sit on it
-            continue
-        except InterruptedError:
-            continue
-        except OSError as exc:
-            raise CallerGone(exc.errno, exc.strerror) from None
-        if got == 0:
-            raise CallerGone(errno.ECONNRESET, "the caller closed the connection before the end of the body")
+        got = take(body, write_end, count - moved, waiting, wait=not moved)
+        if not got:
+            break  # report progress (or the silence) to the loop rather than sit on it
         while got:  # the pipe holds only this step's bytes: drain it all into the file
             put = os.splice(read_end, fd, got, offset_dst=offset + moved, flags=os.SPLICE_F_MOVE)
             got -= put

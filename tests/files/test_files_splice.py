@@ -14,13 +14,13 @@ from typing import Any, Callable
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bureau_agent.api.files import SPLICE_MIN_BYTES
-from bureau_agent.files import splice
+from bureau_agent.httpkit.takeover import MIN_BYTES as SPLICE_MIN_BYTES
+from bureau_agent import splicing
 from tests.support.agent import AUTH
 
 MiB = 1024 * 1024
 
-pytestmark = pytest.mark.skipif(not splice.AVAILABLE, reason="no splice(2) here")
+pytestmark = pytest.mark.skipif(not splicing.AVAILABLE, reason="no splice(2) here")
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ async def test_buffered_head_and_slow_rest(client: TestClient, tmp_path: Path) -
 async def test_a_caller_silent_for_longer_than_a_step_waits(client: TestClient, tmp_path: Path) -> None:
     data = os.urandom(2 * MiB)
     pieces = [data[:100_000], data[100_000:MiB], data[MiB:]]
-    answer = await raw_put(client, tmp_path / "f.bin", len(data), pieces, pause_s=splice.WAIT_S * 2)
+    answer = await raw_put(client, tmp_path / "f.bin", len(data), pieces, pause_s=splicing.WAIT_S * 2)
     assert answer.startswith(b"HTTP/1.1 201") and hashlib.sha256(data).hexdigest().encode() in answer
     assert (tmp_path / "f.bin").read_bytes() == data
 
