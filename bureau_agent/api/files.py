@@ -2,9 +2,11 @@
 
 Every path is opened by the files service's helper as the desktop user (bureau_agent/files);
 this module only speaks HTTP. A download goes out with sendfile from the descriptor the helper
-opened; an upload is read from request.content as it arrives (the app-wide body limit does not
-apply to it: files_max_upload_bytes does, by Content-Length before a byte is read, or while
-streaming a chunked body). Choices where the contract is silent: docs/files.md.
+opened; an upload of 1 MiB or more with a Content-Length is spliced from the socket into the
+file (httpkit/takeover.py, files/splice.py), any other read from request.content as it arrives
+(the app-wide body limit does not apply to it: files_max_upload_bytes does, by Content-Length
+before a byte is read, or while streaming a chunked body). Choices where the contract is
+silent: docs/files.md.
 """
 
 from __future__ import annotations

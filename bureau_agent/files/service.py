@@ -3,8 +3,10 @@
 Every path goes to a helper process running as the desktop user (helper.py, worker.py); the
 agent itself only ever reads or writes descriptors that helper opened, so what the user cannot
 open, the API cannot read or write. Disk work on those descriptors runs in the service's own
-thread pool, never on the event loop; an upload is hashed and written one batch at a time while
-the next batch arrives, so memory stays at two batches whatever the size.
+thread pool, never on the event loop. An upload handed over as chunks is hashed and written one
+batch at a time while the next batch arrives, so memory stays at two batches whatever the size;
+one handed over as a socket (SocketBody) is spliced into the file and hashed back from the page
+cache one step behind (splice.py).
 """
 
 from __future__ import annotations
