@@ -6,7 +6,10 @@ Every side is one process per transfer, timed from start to exit: curl for the H
 the client costs the same everywhere), cp for the floor. The upload fsyncs before it answers,
 so its floor is `cp` then `sync FILE`. The source file sits in the page cache for every side,
 a global sync (untimed) before each transfer keeps one side's write-back off the next, and the
-sides take turns, one transfer each per round, so the machine's load falls on all alike.
+sides take turns, one transfer each per round, so the machine's load falls on all alike. The
+downloads are also run with curl writing to /dev/null: curl writing its file (16 KiB at a time,
+its write size, which no option changes) is most of a download's time, so these rows show what
+the servers themselves deliver.
 
 `python -m bench.files [--mib N] [--reps N]` runs these rows alone, with an Xvfb of its own.
 """
@@ -188,6 +191,10 @@ def files_rows_sync(agent_base: str, agent_pid: int, workdir: Path, mib: int, re
         sides.add("curl -o ← python -m http.server", lambda: run_timed(["curl", "-sS", "--fail", "-o", dst, f"http://127.0.0.1:{port}/{src.name}"]))
         sides.add("curl -o ← GET /v1/files", agent_download)
         sides.add("curl -o ← GET /v1/desktops/:id/files", lambda: run_timed(via.curl("-o", dst, via.url(src))))
+        # The same downloads with curl writing nothing: what the servers deliver when the client's
+        # own writes into the page cache (most of its time) are left out.
+        sides.add("curl -o /dev/null ← python -m http.server", lambda: run_timed(["curl", "-sS", "--fail", "-o", "/dev/null", f"http://127.0.0.1:{port}/{src.name}"]))
+        sides.add("curl -o /dev/null ← GET /v1/files", lambda: run_timed(agent.curl(agent.url(src))))
         sides.run(reps)
     finally:
         server.terminate()
@@ -201,6 +208,8 @@ def files_rows_sync(agent_base: str, agent_pid: int, workdir: Path, mib: int, re
         Row(SECTION, f"download {n}, agent", "MB/s", sides.side("curl -o ← GET /v1/files"), down, "≥ 50 % of cp", True),
         Row(SECTION, f"download {n}, agent vs an HTTP file server", "MB/s", sides.side("curl -o ← GET /v1/files"),
             sides.side("curl -o ← python -m http.server"), None, True),
+        Row(SECTION, f"download {n} to /dev/null, agent vs an HTTP file server", "MB/s", sides.side("curl -o /dev/null ← GET /v1/files"),
+            sides.side("curl -o /dev/null ← python -m http.server"), None, True),
         Row(SECTION, f"upload {n}, control plane", "MB/s", sides.side("curl -T → PUT /v1/desktops/:id/files"), up, "≥ 30 % of cp", True),
         Row(SECTION, f"download {n}, control plane", "MB/s", sides.side("curl -o ← GET /v1/desktops/:id/files"), down, "≥ 30 % of cp", True),
     ]  # fmt: skip

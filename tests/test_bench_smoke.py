@@ -28,6 +28,7 @@ EXPECTED_ROWS = {
     "process start → ready", "click while 4 clients loop PNG screenshots of a changing screen", "clicks per second, 8 concurrent clients",
     "idle RSS", "idle CPU",
     "upload 4 MiB, agent", "download 4 MiB, agent", "download 4 MiB, agent vs an HTTP file server",
+    "download 4 MiB to /dev/null, agent vs an HTTP file server",
     "agent RSS growth during a 4 MiB upload", "upload 4 MiB, control plane", "download 4 MiB, control plane",
     "click via Bureau (sync client)", "click via AsyncBureau", "click via MCP tool call (stdio)",
     "screenshot PNG 1280×800 (screen unchanged) via Bureau (sync client)", "screenshot PNG 1280×800 (screen unchanged) via AsyncBureau",

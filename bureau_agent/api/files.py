@@ -2,17 +2,20 @@
 
 Every path is opened by the files service's helper as the desktop user (bureau_agent/files);
 this module only speaks HTTP. A download goes out with sendfile from the descriptor the helper
-opened; an upload is read from request.content as it arrives (the app-wide body limit does not
-apply to it: files_max_upload_bytes does, by Content-Length before a byte is read, or while
-streaming a chunked body). Choices where the contract is silent: docs/files.md.
+opened; an upload of 1 MiB or more with a Content-Length is spliced from the socket into the
+file (httpkit/takeover.py, files/splice.py), any other read from request.content as it arrives
+(the app-wide body limit does not apply to it: files_max_upload_bytes does, by Content-Length
+before a byte is read, or while streaming a chunked body). Choices where the contract is
+silent: docs/files.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import mimetypes
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -22,8 +25,10 @@ from bureau_agent.api.feature import Feature
 from bureau_agent.config import parse_umask
 from bureau_agent.errors import AgentError, InvalidRequest, RangeNotSatisfiable
 from bureau_agent.files.service import MAX_PATH, FileService, Listing, OpenFile
+from bureau_agent.files.splice import SocketBody
 from bureau_agent.httpkit.http import json_response, read_json, read_query
 from bureau_agent.httpkit.middleware import STARTED_STREAM, error_response
+from bureau_agent.httpkit import takeover
 from bureau_agent.httpkit.routes import Route
 from bureau_agent.httpkit.schema import integer, obj, string
 from bureau_agent.process.environment import Session
@@ -185,11 +190,24 @@ async def get_file(request: web.Request) -> web.StreamResponse:
             opened.close()
 
 
-async def _chunks(request: web.Request) -> AsyncIterator[bytes]:
+async def _chunks(request: web.Request, head: bytes = b"") -> AsyncIterator[bytes]:
+    if head:
+        yield head
     # iter_chunks hands over each piece as the socket delivered it; iter_any would join what is
     # buffered into one new bytes first (a copy of the whole upload, ~7 % of its CPU here).
     async for chunk, _ in request.content.iter_chunks():
         yield chunk
+
+
+@contextlib.contextmanager
+def _body(request: web.Request) -> Iterator[AsyncIterator[bytes] | SocketBody]:
+    """The upload's body: spliced straight from the socket into the file (files/splice.py) when
+    httpkit.takeover can have it; else read through aiohttp, chunk by chunk."""
+    with takeover.socket_body(request) as body:
+        if body is None or isinstance(body, bytes):
+            yield _chunks(request, body or b"")
+        else:
+            yield body
 
 
 async def put_file(request: web.Request) -> web.StreamResponse:
@@ -198,21 +216,23 @@ async def put_file(request: web.Request) -> web.StreamResponse:
     try:
         service.check_length(request.content_length)
         async with service.slot():
-            result = await service.upload(
-                query.get("path", ""),
-                _chunks(request),
-                parents=query.get("parents", False),
-                overwrite=query.get("overwrite", True),
-            )
+            with _body(request) as body:
+                result = await service.upload(
+                    query.get("path", ""),
+                    body,
+                    parents=query.get("parents", False),
+                    overwrite=query.get("overwrite", True),
+                )
     except AgentError as exc:
-        if request.content.is_eof():
+        if request.content.is_eof() and not request.get(takeover.TAKEN_OVER):
             raise
         # The caller is still sending: answer now and close, instead of reading the rest of a body
-        # (up to files_max_upload_bytes and more) only to throw it away.
+        # (up to files_max_upload_bytes and more) only to throw it away. A spliced body: the parser
+        # is out of step with the socket, so the connection closes whatever happened.
         response = error_response(exc)
         response.force_close()
         return response
-    return json_response(result.to_json(), status=201 if result.created else 200)
+    return takeover.answer_closing(request, json_response(result.to_json(), status=201 if result.created else 200))
 
 
 async def delete_file(request: web.Request) -> web.Response:

@@ -13,18 +13,26 @@ does not even read is cut off after END_GRACE_S), so no viewer is left on a dead
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import Payload
 from multidict import CIMultiDict
 from yarl import URL
 
+from bureau_agent import splicing
 from bureau_agent.controlplane.desktops import AGENT_HOST, LocalDesktop, OpenStream
 from bureau_agent.controlplane.errors import BadGateway, DesktopUnavailable
-from bureau_agent.httpkit.middleware import STARTED_STREAM
+from bureau_agent.errors import AgentError
+from bureau_agent.httpkit import takeover
+from bureau_agent.httpkit.middleware import STARTED_STREAM, error_response
+from bureau_agent.splicing import SocketBody
 
 log = logging.getLogger("bureau_agent.controlplane.proxy")
 
@@ -91,11 +99,29 @@ class AgentClient:
         url = URL(f"http://{AGENT_HOST}:{port}/v1/{action}" + (f"?{raw_query}" if raw_query else ""), encoded=True)
         headers = {h: request.headers[h] for h in FORWARDED_REQUEST_HEADERS if h in request.headers}
         headers["Authorization"] = f"Bearer {token}"
-        body = None
+        body: Any = None
         if request.body_exists:
             if request.content_length is not None:
                 headers["Content-Length"] = str(request.content_length)
             body = _chunks(request.content)
+        # An upload's body goes from the caller's socket into the agent's connection by splice
+        # (SplicedBody), never through Python; any other body through aiohttp, chunk by chunk.
+        spliceable = request.method == "PUT" and action == "files"
+        with takeover.socket_body(request) if spliceable else contextlib.nullcontext() as taken:
+            if isinstance(taken, SocketBody):
+                body = SplicedBody(taken)
+            elif isinstance(taken, bytes):
+                body = _chunks(request.content, taken)
+            try:
+                return takeover.answer_closing(request, await self._exchange(desktop, request, url, headers, body))
+            except AgentError as exc:
+                if not request.get(takeover.TAKEN_OVER) or request.get(STARTED_STREAM):
+                    raise
+                return takeover.answer_closing(request, error_response(exc))  # the connection is out of step: closed
+
+    async def _exchange(
+        self, desktop: LocalDesktop, request: web.Request, url: URL, headers: dict[str, str], body: Any
+    ) -> web.StreamResponse:
         try:
             async with self.session.request(
                 request.method, url, data=body, headers=headers, allow_redirects=False
@@ -122,7 +148,56 @@ class AgentClient:
             ) from None
 
 
-async def _chunks(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+class SplicedBody(Payload):
+    """A request body spliced from the caller's socket (httpkit.takeover) into the agent's
+    connection (bureau_agent/splicing.py): what aiohttp had already buffered goes first, through
+    aiohttp's writer with the headers; once that is on the wire, the rest moves socket → pipe →
+    socket on a worker thread, one step at a time, and never through Python. Written to the
+    agent's connection only while aiohttp writes nothing else to it (it is this request's body)."""
+
+    def __init__(self, body: SocketBody) -> None:
+        super().__init__(body)
+        self._size = body.total
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        raise TypeError("a spliced body is never held, so it cannot be decoded")
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
+        body: SocketBody = self._value
+        if body.head:
+            await writer.write(body.head)
+        else:
+            writer.send_headers()  # type: ignore[attr-defined]
+        await writer.drain()
+        transport = writer.transport
+        out = transport.get_extra_info("socket") if transport is not None else None
+        if transport is None or out is None:
+            raise ConnectionResetError("the connection to the agent closed before the body")
+        while transport.get_write_buffer_size():  # the spliced bytes must follow aiohttp's, never overtake them
+            await asyncio.sleep(0.001)
+        loop = asyncio.get_running_loop()
+        pending: asyncio.Future[int] | None = None
+        with splicing.pipe() as ends:
+            try:
+                while body.piped or body.remaining:
+                    body.check()
+                    pending = loop.run_in_executor(None, splicing.to_socket, body, ends, out.fileno())
+                    await pending
+                    pending = None
+            except splicing.PeerGone:
+                return  # the agent stopped reading and closed: its answer, read next, says why
+            finally:
+                if pending is not None and not pending.done():  # the thread still uses the pipe
+                    with contextlib.suppress(BaseException):
+                        await asyncio.shield(pending)
+
+
+async def _chunks(content: aiohttp.StreamReader, head: bytes = b"") -> AsyncIterator[bytes]:
+    if head:
+        yield head
     async for chunk in content.iter_chunked(STREAM_CHUNK_BYTES):
         yield chunk
 

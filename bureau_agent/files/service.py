@@ -3,8 +3,10 @@
 Every path goes to a helper process running as the desktop user (helper.py, worker.py); the
 agent itself only ever reads or writes descriptors that helper opened, so what the user cannot
 open, the API cannot read or write. Disk work on those descriptors runs in the service's own
-thread pool, never on the event loop; an upload is hashed and written one batch at a time while
-the next batch arrives, so memory stays at two batches whatever the size.
+thread pool, never on the event loop. An upload handed over as chunks is hashed and written one
+batch at a time while the next batch arrives, so memory stays at two batches whatever the size;
+one handed over as a socket (SocketBody) is spliced into the file and hashed back from the page
+cache one step behind (splice.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 from bureau_agent.errors import Busy, InvalidRequest, PayloadTooLarge
+from bureau_agent.files import splice
 from bureau_agent.files.helper import START_TIMEOUT_S, Helper, expect, interpreter, os_error
+from bureau_agent.files.splice import CallerGone, SocketBody
 from bureau_agent.process.environment import Session
 
 MAX_PATH = 4096
@@ -136,7 +140,8 @@ class FileService:
         self.umask = umask
         self.python = interpreter(python)
         self._running = 0
-        self._executor = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="files")
+        # Two jobs per operation at most (a spliced upload: one splicing, one hashing).
+        self._executor = ThreadPoolExecutor(max_workers=2 * max_concurrent, thread_name_prefix="files")
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -227,8 +232,9 @@ class FileService:
             f"The upload is larger than the limit of {self.max_upload_bytes} bytes (files_max_upload_bytes); nothing was written."
         )
 
-    async def upload(self, path: str, chunks: AsyncIterator[bytes], *, parents: bool, overwrite: bool) -> Uploaded:
-        """Stream chunks into a temporary file in the target's directory, fsync, rename it into place.
+    async def upload(self, path: str, body: AsyncIterator[bytes] | SocketBody, *, parents: bool, overwrite: bool) -> Uploaded:
+        """Stream the body (chunks, or a socket to splice from) into a temporary file in the
+        target's directory, fsync, rename it into place.
 
         Any failure (too large, disk full, the caller gone) closes the helper's socket and waits
         for the helper to exit before this returns; the helper removes its temporary file on the
@@ -241,7 +247,10 @@ class FileService:
             expect(reply, fd, names, want_fd=True)
             assert fd is not None
             try:
-                size, digest = await self._fill(fd, chunks, target)
+                if isinstance(body, SocketBody):
+                    size, digest = await self._splice(fd, body, target)
+                else:
+                    size, digest = await self._fill(fd, body, target)
             finally:
                 os.close(fd)
             await helper.send({"op": "commit"})
@@ -281,3 +290,61 @@ class FileService:
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(pending)
         return total, digest.hexdigest()
+
+    async def _splice(self, fd: int, body: SocketBody, target: str) -> tuple[int, str]:
+        """The body spliced into fd (splice.py), the sha256 taken one step behind; at most one
+        splicing and one hashing job in flight, and both finished before this returns."""
+        if body.total > self.max_upload_bytes:
+            raise self._too_large()
+        loop = asyncio.get_running_loop()
+        digest = hashlib.sha256()
+        buf = bytearray(splice.HASH_READ)
+        hashing: asyncio.Future[None] | None = None
+        splicing: asyncio.Future[int] | None = None
+        try:
+            with splice.pipe() as ends:
+                try:
+                    if body.head:
+                        hashing = loop.run_in_executor(self._executor, _write_head, fd, digest, body.head)
+                    done = len(body.head)
+                    if body.length:
+                        body.check()
+                        splicing = loop.run_in_executor(self._executor, splice.step, body, ends, fd, done, self._step(body))
+                    while splicing is not None:
+                        moved = await splicing
+                        splicing = None
+                        start, done = done, done + moved
+                        if body.remaining:  # the next step runs while this one is hashed
+                            body.check()
+                            splicing = loop.run_in_executor(self._executor, splice.step, body, ends, fd, done, self._step(body))
+                        if moved:
+                            if hashing is not None:
+                                await hashing
+                            hashing = loop.run_in_executor(self._executor, splice.hash_range, fd, digest, start, moved, buf)
+                    if hashing is not None:
+                        await hashing
+                    hashing = loop.run_in_executor(self._executor, os.fsync, fd)
+                    await hashing
+                    hashing = None
+                finally:
+                    # A thread still using fd or the pipe: let it finish before they are closed.
+                    for pending in (splicing, hashing):
+                        if pending is not None and not pending.done():
+                            with contextlib.suppress(BaseException):
+                                await asyncio.shield(pending)
+        except CallerGone:
+            raise
+        except OSError as exc:
+            raise os_error(exc, target) from None
+        return body.total, digest.hexdigest()
+
+    @staticmethod
+    def _step(body: SocketBody) -> int:
+        return min(splice.STEP_BYTES, body.remaining)
+
+
+def _write_head(fd: int, digest: Any, head: bytes) -> None:
+    digest.update(head)
+    view = memoryview(head)
+    while view:
+        view = view[os.pwrite(fd, view, len(head) - len(view)) :]

@@ -184,7 +184,7 @@ def op_create(sock, req):
     # A named temporary file, not O_TMPFILE: linking an unnamed file needs /proc or
     # CAP_DAC_READ_SEARCH, which some kernels and sandboxes refuse (EXDEV, ENOENT).
     named = _temp_name(directory, base)
-    fd = os.open(named, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    fd = os.open(named, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)  # read: the agent hashes it back
     try:
         if mode is not None:
             os.fchmod(fd, mode)

@@ -6,6 +6,8 @@ import hashlib
 import http.client
 import json
 import os
+import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -81,6 +83,47 @@ def test_over_the_limit_by_content_length_through_the_plane(plane: Plane, tmp_pa
     reply = plane.call("PUT", files_url(tmp_path / "big.bin"), raw=b"x" * (LIMIT + 1))
     assert reply.status == 413 and reply.code == "payload_too_large"
     assert os.listdir(tmp_path) == []
+
+
+def test_spliced_upload_answered_with_an_error_after_the_body(plane: Plane, tmp_path: Path) -> None:
+    """A body of 1 MiB and more goes socket to socket through the plane (SplicedBody): the agent's
+    409 comes back, the caller's connection closes after it, and its next call works."""
+    (tmp_path / "there").write_bytes(b"old")
+    conn = http.client.HTTPConnection("127.0.0.1", plane.port, timeout=60)
+    try:
+        auth = {"Authorization": f"Bearer {plane.keys['full']}"}
+        conn.request("PUT", files_url(tmp_path / "there", overwrite="false"), body=os.urandom(3 * MiB), headers=auth)
+        resp = conn.getresponse()
+        assert resp.status == 409 and json.loads(resp.read())["error"]["code"] == "exists"
+        assert resp.headers["Connection"] == "close"
+        data = os.urandom(2 * MiB)
+        conn.request("PUT", files_url(tmp_path / "new"), body=data, headers=auth)  # http.client reconnects
+        resp = conn.getresponse()
+        assert resp.status == 201 and json.loads(resp.read())["sha256"] == hashlib.sha256(data).hexdigest()
+    finally:
+        conn.close()
+    assert sorted(os.listdir(tmp_path)) == ["new", "there"] and (tmp_path / "there").read_bytes() == b"old"
+
+
+def test_caller_gone_mid_spliced_upload_through_the_plane_leaves_nothing(plane: Plane, tmp_path: Path) -> None:
+    sock = socket.create_connection(("127.0.0.1", plane.port))
+    try:
+        head = (
+            f"PUT {files_url(tmp_path / 'partial.bin')} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {plane.keys['full']}\r\nContent-Length: {40 * MiB}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + os.urandom(4 * MiB))
+        deadline = time.monotonic() + 10
+        while not [n for n in os.listdir(tmp_path) if n.endswith(".upload")]:
+            assert time.monotonic() < deadline, "no temporary file appeared"
+            time.sleep(0.01)
+    finally:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # reset
+        sock.close()
+    deadline = time.monotonic() + 10
+    while os.listdir(tmp_path):
+        assert time.monotonic() < deadline, os.listdir(tmp_path)
+        time.sleep(0.01)
 
 
 def test_listing_mkdir_move_delete(plane: Plane, tmp_path: Path) -> None:
