@@ -142,17 +142,32 @@ class Capturer:
         return await loop.run_in_executor(self._executor, self._screen, with_cursor)
 
     async def drop_frame(self) -> None:
-        """Forget the last full frame (on the capture thread, which owns it): the next screen()
-        grabs afresh even if nothing was drawn."""
+        """Forget the last full frame and close the grabber (on the capture thread, which owns
+        them): the next screen() grabs afresh even if nothing was drawn.
+
+        The grabber's MIT-SHM buffer is screen-sized (8 MiB at 1920x1080) and stays resident
+        once a full screen has been grabbed into it; a new grabber's buffer holds only the pages
+        a grab writes. Making one again costs ~30 ms on this thread (the next readiness check's
+        1x1 grab usually pays it, off the loop)."""
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._drop_frame)
 
     def _drop_frame(self) -> None:
         self._last = None
+        sct, self._sct = self._sct, None
+        if sct is not None:
+            try:
+                sct.close()
+            except Exception:  # a dead connection fails to close in many ways; it is gone either way
+                pass
 
     @property
     def holds_frame(self) -> bool:
         return self._last is not None
+
+    @property
+    def holds_grabber(self) -> bool:
+        return self._sct is not None
 
     async def works(self) -> bool:
         """True when a 1×1 capture succeeds: part of agentReady."""
@@ -217,13 +232,7 @@ class Capturer:
         return frame, tracker.cursor() if with_cursor else None
 
     def _reset(self) -> None:
-        sct, self._sct = self._sct, None
+        self._drop_frame()
         tracker, self._tracker = self._tracker, None
-        self._last = None
-        if sct is not None:
-            try:
-                sct.close()
-            except Exception:
-                pass
         if tracker is not None:
             tracker.close()

@@ -1,6 +1,6 @@
 """What the agent holds when idle: Pillow, dbus-fast and the keysym tables only once they are
-needed, and after a quiet spell neither the last frame nor the cached images (driven directly,
-not waited for)."""
+needed, and after a quiet spell neither the last frame, its grabber's buffer nor the cached
+images (driven directly, not waited for)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,7 @@ async def test_a_quiet_spell_drops_the_last_frame_and_the_cached_images(xvfb: Xv
         encodes = service.encodes
         await service.release_idle()
         assert not capturer.holds_frame and service._cache.size == 0 and service.releases == 1
+        assert not capturer.holds_grabber  # its screen-sized shared buffer given back too
         again = await service.shot(ShotOptions(fmt="png"))  # grabbed and encoded afresh...
         assert service.encodes == encodes + 1 and capturer.holds_frame
         assert again.etag == first.etag and again.data == first.data  # ...to the same image
