@@ -27,7 +27,9 @@ class EventLog:
     def __init__(self, size: int = RING) -> None:
         self._ring: collections.deque[Event] = collections.deque(maxlen=size)
         self._last_id = 0
-        self._changed = asyncio.Condition()
+        # Plain futures, woken where the event is published: a Condition needs a task per
+        # publish to notify from, a loop turn on every click even when nobody listens.
+        self._waiters: set[asyncio.Future[None]] = set()
         self.closed = False
 
     @property
@@ -38,12 +40,14 @@ class EventLog:
         self._last_id += 1
         event = Event(self._last_id, type_, data)
         self._ring.append(event)
-        asyncio.ensure_future(self._notify())
+        self._wake()
         return event
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, set()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def after(self, last_id: int) -> list[Event]:
         """Events newer than last_id still in the ring. An id from the future (another boot of
@@ -54,13 +58,21 @@ class EventLog:
 
     async def wait(self, last_id: int, timeout_s: float) -> bool:
         """Wait until an event newer than last_id exists (or close()); False on timeout."""
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: self.closed or self._last_id > last_id), timeout_s)
-            except asyncio.TimeoutError:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not (self.closed or self._last_id > last_id):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
                 return False
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.add(waiter)
+            try:
+                await asyncio.wait({waiter}, timeout=remaining)
+            finally:
+                self._waiters.discard(waiter)
+                waiter.cancel()  # a no-op once woken; a cancelled wait leaves nothing behind
         return not self.closed
 
     async def close(self) -> None:
         self.closed = True
-        await self._notify()
+        self._wake()
