@@ -72,25 +72,31 @@ def _poller(fd: int, events: int) -> select.poll:
     return poller
 
 
-def take(body: SocketBody, write_end: int, count: int, waiting: select.poll, wait: bool) -> int:
-    """Up to count bytes of the body into the pipe: what is there now, or (wait) what arrives
-    within WAIT_S; 0 when nothing did. The socket ending first: CallerGone."""
+def _splice(src: int, dst: int, count: int, gone: type[ConnectionResetError]) -> int | None:
+    """One non-blocking splice(2): the bytes moved, or None when it would block; an OSError of
+    the connection as `gone`."""
     while True:
         try:
-            got = os.splice(body.sock, write_end, min(PIPE_BYTES, count), flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+            return os.splice(src, dst, count, flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
         except BlockingIOError:
-            if not wait or not waiting.poll(WAIT_S * 1000):
-                return 0
-            wait = False  # readable now: one more try, then report
-            continue
+            return None
         except InterruptedError:
             continue
         except OSError as exc:
-            raise CallerGone(exc.errno, exc.strerror) from None
-        if got == 0:
-            raise CallerGone(errno.ECONNRESET, "the caller closed the connection before the end of the body")
-        body.received += got
-        return got
+            raise gone(exc.errno, exc.strerror) from None
+
+
+def take(body: SocketBody, write_end: int, count: int, waiting: select.poll, wait: bool) -> int:
+    """Up to count bytes of the body into the pipe: what is there now, or (wait) what arrives
+    within WAIT_S; 0 when nothing did. The socket ending first: CallerGone."""
+    while (got := _splice(body.sock, write_end, min(PIPE_BYTES, count), CallerGone)) is None:
+        if not wait or not waiting.poll(WAIT_S * 1000):
+            return 0
+        wait = False  # readable now: one more try, then report
+    if got == 0:
+        raise CallerGone(errno.ECONNRESET, "the caller closed the connection before the end of the body")
+    body.received += got
+    return got
 
 
 def to_socket(body: SocketBody, ends: tuple[int, int], out: int) -> int:
@@ -106,16 +112,11 @@ def to_socket(body: SocketBody, ends: tuple[int, int], out: int) -> int:
             body.piped = take(body, write_end, min(body.remaining, STEP_BYTES - delivered), waiting, wait=not delivered)
             if not body.piped:
                 break
-        try:
-            put = os.splice(read_end, out, body.piped, flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
-        except BlockingIOError:
+        put = _splice(read_end, out, body.piped, PeerGone)
+        if put is None:
             if not writable.poll(WAIT_S * 1000):
                 break
             continue
-        except InterruptedError:
-            continue
-        except OSError as exc:
-            raise PeerGone(exc.errno, exc.strerror) from None
         if put == 0:
             raise PeerGone(errno.EPIPE, "the connection the body went into was closed")
         body.piped -= put

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import concurrent.futures
 import dataclasses
 import logging
@@ -155,11 +156,10 @@ class Capturer:
     def _drop_frame(self) -> None:
         self._last = None
         sct, self._sct = self._sct, None
-        if sct is not None:
-            try:
+        # A dead connection fails to close in many ways; it is gone either way.
+        with contextlib.suppress(Exception):
+            if sct is not None:
                 sct.close()
-            except Exception:  # a dead connection fails to close in many ways; it is gone either way
-                pass
 
     @property
     def holds_frame(self) -> bool:
