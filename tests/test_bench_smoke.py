@@ -56,9 +56,16 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     return json.loads(out.read_text(encoding="utf-8")), proc.stdout
 
 
-def has_numbers(side: dict) -> bool:
+def has_numbers(side: dict, signed: bool = False) -> bool:
     values = (side["median"], side["p95"])
-    return side["n"] >= 1 and all(isinstance(v, float) and math.isfinite(v) and v >= 0 for v in values) and side["p95"] >= side["median"]
+    return (side["n"] >= 1 and all(isinstance(v, float) and math.isfinite(v) and (signed or v >= 0) for v in values)
+            and side["p95"] >= side["median"])  # fmt: skip
+
+
+def is_difference(row: dict) -> bool:
+    """A row that is one median less others measured apart (the overhead over the floor): with
+    the smoke run's few samples, noise can make it negative."""
+    return bool(row["name"].endswith("overhead over the floor"))
 
 
 def test_every_row_is_present(smoke: tuple[dict, str]) -> None:
@@ -79,7 +86,7 @@ def test_agent_sides_have_numbers_or_say_why_not(smoke: tuple[dict, str]) -> Non
     for row in smoke[0]["rows"]:
         agent = row["agent"]
         if agent["unavailable"] is None:
-            assert has_numbers(agent), row
+            assert has_numbers(agent, signed=is_difference(row)), row
         else:
             assert NA.match(agent["unavailable"]) and agent["median"] is None and row["ratio"] is None, row
 
@@ -125,4 +132,5 @@ def test_markdown_has_one_well_formed_line_per_row(smoke: tuple[dict, str]) -> N
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]  # "\|" is a pipe inside a cell
         assert len(cells) == CELLS.get(row["section"], 8) and cells[0] == row["name"], line
         median = cells[1] if row["section"] in CELLS else cells[2]
-        assert re.match(r"^\d+(\.\d+)?( ✓ correct| ✗ WRONG TEXT)?$", median) or NA.match(median), line
+        sign = "-?" if is_difference(row) else ""
+        assert re.match(rf"^{sign}\d+(\.\d+)?( ✓ correct| ✗ WRONG TEXT)?$", median) or NA.match(median), line
