@@ -152,5 +152,6 @@ async def floor_rows(display: str, agent_url: str, budget: Budget, click: Stat |
             continue
         rows.append(Row("latency", f"{name}: overhead over the floor", "ms",
                         Side("agent median − (no-op round trip + XTest click with its round trip)",
-                             Stat([stat.median - floor]), note=f"floor {floor:.3f} ms, {name} {stat.median:.3f} ms, target {target}")))  # fmt: skip
+                             Stat([stat.median - floor]), note=f"floor {floor:.3f} ms, {name} {stat.median:.3f} ms, target {target}",
+                             signed=True)))  # fmt: skip
     return rows

@@ -44,11 +44,12 @@ class Side:
     correct: bool | None = None  # for typing rows: did the text arrive byte for byte
     note: str | None = None
     bytes: int | None = None  # for encoding rows: the size of one output
+    signed: bool = False  # a difference of medians measured apart (an overhead): noise can make it negative
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"label": self.label}
         out.update(self.stat.to_json() if self.stat else {"n": 0, "median": None, "p95": None})
-        out.update(unavailable=self.unavailable, correct=self.correct, note=self.note, bytes=self.bytes)
+        out.update(unavailable=self.unavailable, correct=self.correct, note=self.note, bytes=self.bytes, signed=self.signed)
         return out
 
 

@@ -62,12 +62,6 @@ def has_numbers(side: dict, signed: bool = False) -> bool:
             and side["p95"] >= side["median"])  # fmt: skip
 
 
-def is_difference(row: dict) -> bool:
-    """A row that is one median less others measured apart (the overhead over the floor): with
-    the smoke run's few samples, noise can make it negative."""
-    return bool(row["name"].endswith("overhead over the floor"))
-
-
 def test_every_row_is_present(smoke: tuple[dict, str]) -> None:
     data, _ = smoke
     names = {row["name"] for row in data["rows"]}
@@ -83,10 +77,13 @@ def test_every_row_is_present(smoke: tuple[dict, str]) -> None:
 
 
 def test_agent_sides_have_numbers_or_say_why_not(smoke: tuple[dict, str]) -> None:
+    # Only a difference of medians measured apart may be negative (few samples, noise).
+    signed = {row["name"] for row in smoke[0]["rows"] if row["agent"]["signed"]}
+    assert signed == {"click: overhead over the floor", "key ctrl+a: overhead over the floor"}
     for row in smoke[0]["rows"]:
         agent = row["agent"]
         if agent["unavailable"] is None:
-            assert has_numbers(agent, signed=is_difference(row)), row
+            assert has_numbers(agent, signed=agent["signed"]), row
         else:
             assert NA.match(agent["unavailable"]) and agent["median"] is None and row["ratio"] is None, row
 
@@ -132,5 +129,5 @@ def test_markdown_has_one_well_formed_line_per_row(smoke: tuple[dict, str]) -> N
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]  # "\|" is a pipe inside a cell
         assert len(cells) == CELLS.get(row["section"], 8) and cells[0] == row["name"], line
         median = cells[1] if row["section"] in CELLS else cells[2]
-        sign = "-?" if is_difference(row) else ""
+        sign = "-?" if row["agent"]["signed"] else ""
         assert re.match(rf"^{sign}\d+(\.\d+)?( ✓ correct| ✗ WRONG TEXT)?$", median) or NA.match(median), line

@@ -32,7 +32,7 @@ from Xlib import error as xerror
 from Xlib.support import unix_connect
 
 from bureau_agent.aio import Ticker
-from bureau_agent.desktop.inputwire import InputWire, Pointer
+from bureau_agent.desktop.inputwire import InputWire, PointerState
 from bureau_agent.errors import DisplayUnavailable
 from bureau_agent.listeners import Listeners
 
@@ -173,7 +173,7 @@ class Display:
         wire = self._wire
         return wire if self.state.connected and wire is not None and not wire.closed else None
 
-    async def input(self, wire: InputWire, requests: list[bytes], sync: bool) -> Pointer | None:
+    async def input(self, wire: InputWire, requests: list[bytes], sync: bool) -> PointerState | None:
         """wire.send(), its errors handled as call()'s."""
         return await self._outcome(wire.send(requests, sync=sync))
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import struct
-from typing import NamedTuple
 
 from Xlib import display as xdisplay
 from Xlib import error as xerror
@@ -37,10 +37,17 @@ GENERIC_EVENT = 35  # an event with extra data after its 32 bytes (XGE)
 MAPPING_NOTIFY = 34
 
 
-class Pointer(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class PointerState:
+    """What a QueryPointer answers of the pointer, whichever connection asked."""
+
     x: int
     y: int
-    mask: int
+    mask: int  # core state: modifiers, buttons, and the XKB group in bits 13-14
+
+    @property
+    def group(self) -> int:
+        return (self.mask >> 13) & 3
 
 
 class InputRefused(xerror.XError):
@@ -136,7 +143,7 @@ class InputWire:
         if unit[0] & 0x7F == MAPPING_NOTIFY:
             self._notifies += 1
 
-    async def send(self, requests: list[bytes], *, sync: bool) -> Pointer | None:
+    async def send(self, requests: list[bytes], *, sync: bool) -> PointerState | None:
         """Write the requests (each one request's bytes); with sync, one QueryPointer after them
         and its reply: the server has then processed every request before it."""
         loop = asyncio.get_running_loop()
@@ -149,7 +156,7 @@ class InputWire:
                 if self._closed:  # closed while this call had the socket: it is free now
                     self._release()
 
-    async def _exchange(self, loop: asyncio.AbstractEventLoop, requests: list[bytes], sync: bool) -> Pointer | None:
+    async def _exchange(self, loop: asyncio.AbstractEventLoop, requests: list[bytes], sync: bool) -> PointerState | None:
         first = self._serial
         if sync:
             requests = [*requests, QUERY_POINTER.pack(QUERY_POINTER_OPCODE, 2, self._root)]
@@ -165,7 +172,7 @@ class InputWire:
             return None
         return await self._reply(loop, first, (self._serial - 1) & 0xFFFF)
 
-    async def _reply(self, loop: asyncio.AbstractEventLoop, first: int, want: int) -> Pointer:
+    async def _reply(self, loop: asyncio.AbstractEventLoop, first: int, want: int) -> PointerState:
         span = (want - first) & 0xFFFF
         refused: InputRefused | None = None
         while True:
@@ -182,7 +189,7 @@ class InputWire:
                 if sequence == want:
                     if refused is not None:
                         raise refused
-                    return Pointer(x, y, mask)
+                    return PointerState(x, y, mask)
             # anything else: an event every client gets (MappingNotify), or a reply for a caller
             # that gave up; neither concerns this batch
 

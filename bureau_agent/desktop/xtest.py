@@ -13,7 +13,6 @@ left down (a key held by a dead connection is gone with it, hence the generation
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import struct
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -23,7 +22,7 @@ from Xlib import display as xdisplay
 from Xlib.ext import xtest
 
 from bureau_agent.desktop.display import Display
-from bureau_agent.desktop.inputwire import InputWire
+from bureau_agent.desktop.inputwire import InputWire, PointerState
 from bureau_agent.errors import DisplayUnavailable
 
 KEY_PRESS, KEY_RELEASE = X.KeyPress, X.KeyRelease
@@ -36,17 +35,6 @@ class Event(NamedTuple):  # a tuple: a 100k-character text makes ~400k of them, 
     detail: int = 0  # keycode or button
     x: int = 0
     y: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class PointerState:
-    x: int
-    y: int
-    mask: int  # core state: modifiers, buttons, and the XKB group in bits 13-14
-
-    @property
-    def group(self) -> int:
-        return (self.mask >> 13) & 3
 
 
 Guard = Callable[[xdisplay.Display], bool]
@@ -186,8 +174,7 @@ class Injector:
         self._unsynced = None if sync else via
         if wire is None:
             return await self.display.call(_send, events, sync, guard)
-        pointer = await self.display.input(wire, [fake_input_bytes(wire.xtest_opcode, ev) for ev in events], sync)
-        return None if pointer is None else PointerState(pointer.x, pointer.y, pointer.mask)
+        return await self.display.input(wire, [fake_input_bytes(wire.xtest_opcode, ev) for ev in events], sync)
 
     async def flush_pending(self) -> None:
         """Wait until the server has processed every batch sent so far (one round trip, on the
@@ -199,12 +186,9 @@ class Injector:
             await self.display.input(pending, [], True)
 
     async def _query_pointer(self) -> PointerState:
-        wire = self.display.input_wire
-        if wire is None:
-            return await self.display.call(_query)
-        pointer = await self.display.input(wire, [], True)
-        assert pointer is not None
-        return PointerState(pointer.x, pointer.y, pointer.mask)
+        state = await self._deliver((), True, None)  # an empty batch: the round trip alone
+        assert state is not None
+        return state
 
     async def _thawed(self, state: PointerState, at: tuple[int, int] | None, down: dict[int, bool]) -> PointerState:
         """The pointer state once the server has really processed the batch's pointer events.

@@ -57,6 +57,16 @@ async def listed(client: TestClient, wid: int, timeout_s: float = 10.0) -> dict[
         await asyncio.sleep(0.05)
 
 
+async def activate_and_type(client: TestClient, sink: XtermSink, word: str) -> tuple[dict[str, Any], bytes]:
+    """Activate the sink's window (confirmed, and the listing says it is active), type word:
+    the listing after the activation and what the sink echoed."""
+    assert await call(client, "POST", f"/v1/windows/{sink.window}/activate") == {"activated": True}
+    listing = await call(client, "GET", "/v1/windows")
+    assert listing["activeWindow"] == sink.window
+    await call(client, "POST", "/v1/type", {"text": word})
+    return listing, sink.wait_for(word.encode())
+
+
 def absolute(info: dict[str, str]) -> tuple[int, int, int, int]:
     return (int(info["Absolute upper-left X"]), int(info["Absolute upper-left Y"]), int(info["Width"]), int(info["Height"]))
 
@@ -118,13 +128,10 @@ async def test_activate_is_confirmed_and_typed_text_reaches_the_activated_window
         await listed(client, first.window)
         await listed(client, second.window)
         for sink, other, word in ((first, second, "alpha"), (second, first, "beta"), (first, second, "gamma")):
-            assert await call(client, "POST", f"/v1/windows/{sink.window}/activate") == {"activated": True}
+            listing, echoed = await activate_and_type(client, sink, word)
             assert active_window(wm_xvfb) == sink.window
-            listing = await call(client, "GET", "/v1/windows")
-            assert listing["activeWindow"] == sink.window
             assert [w["id"] for w in listing["windows"]][-1] == sink.window  # raised to the top
-            await call(client, "POST", "/v1/type", {"text": word})
-            assert sink.wait_for(word.encode()).endswith(word.encode())
+            assert echoed.endswith(word.encode())
         assert first.read() == b"alphagamma" and second.read() == b"beta"
     finally:
         first.stop()
@@ -242,10 +249,8 @@ async def test_without_a_window_manager_the_mapped_children_of_the_root_are_the_
             assert error["error"]["code"] == "no_window_manager"
             assert (await call(bare, "POST", f"/v1/windows/{tk.id}/state", {"state": "normal"}))["state"] == "normal"
         for sink, word in ((first, "one"), (second, "two")):
-            assert await call(bare, "POST", f"/v1/windows/{sink.window}/activate") == {"activated": True}
-            assert (await call(bare, "GET", "/v1/windows"))["activeWindow"] == sink.window
-            await call(bare, "POST", "/v1/type", {"text": word})
-            assert sink.wait_for(word.encode()) == word.encode()
+            _, echoed = await activate_and_type(bare, sink, word)
+            assert echoed == word.encode()
     finally:
         first.stop()
         second.stop()

@@ -15,7 +15,7 @@ from Xlib import display as xdisplay
 from Xlib import error as xerror
 
 from bureau_agent.desktop.display import Display
-from bureau_agent.desktop.inputwire import InputRefused, InputWire, Pointer
+from bureau_agent.desktop.inputwire import InputRefused, InputWire, PointerState
 from bureau_agent.desktop.xtest import MOTION, Event, Injector, fake_input_bytes
 from tests.support.xvfb import Xvfb
 
@@ -55,7 +55,7 @@ async def test_an_x_error_is_the_batchs_and_the_connection_goes_on(wire: InputWi
     assert refused.value.sequence_number == (before + 1) & 0xFFFF  # the second request's
     assert refused.value.code != 0
     pointer = await wire.send([motion(wire, 71, 81)], sync=True)
-    assert pointer == Pointer(71, 81, pointer.mask)
+    assert pointer == PointerState(71, 81, pointer.mask)
 
 
 async def test_the_reply_of_a_caller_that_gave_up_is_skipped(input_xvfb: Xvfb, wire: InputWire) -> None:
