@@ -23,7 +23,7 @@ from bureau_agent.api.feature import Feature
 from bureau_agent.errors import AgentError, InvalidRequest
 from bureau_agent.events import Event, EventLog
 from bureau_agent.timestamps import utc_timestamp
-from bureau_agent.httpkit.http import read_query
+from bureau_agent.httpkit.http import PARSED_BODY, read_query
 from bureau_agent.httpkit.routes import Route
 from bureau_agent.viewers import Viewers
 
@@ -117,14 +117,9 @@ async def _record(request: web.Request, route: Route, status: int, started: floa
     events_log = request.app.get(appkeys.EVENTS)
     if events_log is None or route.event_summary is None:
         return
-    body: Any = None
-    try:
-        # What the handler read (aiohttp keeps it); never a read of our own: a client that
-        # stopped sending would hold this call's end.
-        raw = getattr(request, "_read_bytes", None) if route.body is not None else None
-        body = json.loads(raw) if raw else None
-    except Exception:  # not JSON, too large, a connection gone: summarise without it
-        body = None
+    # What the handler parsed; never a read of our own: a client that stopped sending would
+    # hold this call's end. None when it was not JSON, too large, or the connection went.
+    body = request.get(PARSED_BODY) if route.body is not None else None
     # Routes without a JSON body (files: GET, PUT, DELETE) are summarised from their query.
     args = body if isinstance(body, dict) else dict(request.query) if route.body is None else None
     try:

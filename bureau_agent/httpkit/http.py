@@ -11,6 +11,11 @@ from bureau_agent.httpkit.schema import Schema, parse_query, validate
 from bureau_agent.errors import InvalidRequest
 
 
+# The body as read_json parsed it (before the schema check), for what summarises the call
+# afterwards (the action event): parsed once, never read again.
+PARSED_BODY = web.RequestKey("httpkit_parsed_body", object)
+
+
 async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
     """The request body parsed as JSON and checked against schema; an empty body is {}."""
     raw = await request.read()  # over the limit: the error middleware makes it a 413
@@ -25,6 +30,7 @@ async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
             raise InvalidRequest("The request body is nested too deeply.") from None
         except ValueError as exc:
             raise InvalidRequest(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.") from None
+    request[PARSED_BODY] = data
     return validate(data, schema)
 
 
