@@ -4,6 +4,7 @@ the keep-alive client the benchmark talks to it with, and the start-to-READY mea
 from __future__ import annotations
 
 import asyncio
+import compileall
 import contextlib
 import json
 import os
@@ -22,8 +23,16 @@ from bench.http1 import Connection
 from bench.measure import Unavailable
 from devsupport.net import free_port
 
+REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 20.0
 READY_GRACE_S = 1.0  # how long to wait for READY=1 once health answers
+
+
+def byte_compile() -> None:
+    """Byte-compile the package, as packaging/build-deb does for the VM image. Where
+    PYTHONDONTWRITEBYTECODE is set (as on the machines here) the agent would otherwise compile
+    every module at each start, and the compiler's leftovers add about 0.9 MiB to its RSS."""
+    compileall.compile_dir(REPO / "bureau_agent", quiet=1)
 
 
 async def _is_ready(resp: aiohttp.ClientResponse) -> bool:

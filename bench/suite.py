@@ -23,7 +23,7 @@ import psutil
 from PIL import Image
 
 from bench import accessibility, step, stream
-from bench.agent import Client, running_agent, time_to_ready
+from bench.agent import Client, byte_compile, running_agent, time_to_ready
 from bench.baselines import Baselines
 from bench.client import client_rows
 from bench.encode import encoding_rows
@@ -34,6 +34,7 @@ from bench.measure import Budget, Row, Side, Stat, Unavailable, time_async, time
 from bench.scene import HEIGHT, WIDTH, Scene
 from bench.streams import stream_rows
 from bench.windows import window_rows
+from devsupport.unit import unit_environment
 
 CLICK_AT = (640, 360)  # inside scene.PHOTO_BOX: nothing there reacts to input
 DRAG_FROM, DRAG_TO = (200, 200), (900, 500)
@@ -188,7 +189,8 @@ class Suite:
         self.scene = scene
         self.workdir = workdir
         # As systemd/bureau-agent.service runs it (its Environment= lines that change the figures).
-        self.env = {**scene.env(), "MALLOC_ARENA_MAX": "2"}
+        self.env = {**scene.env(), **unit_environment()}
+        byte_compile()  # as the image ships it: the start and RSS rows measure no compiling
         self.base = Baselines(scene.name, self.env, workdir)
         self.rows: list[Row] = []
         self.client: Client | None = None

@@ -104,6 +104,7 @@ def test_control_files(control: Path) -> None:
     assert f"python{pyver}" in fields["Depends"]
     assert "libturbojpeg0 | libturbojpeg" in fields["Depends"]  # Debian's name or Ubuntu's: fast JPEG
     assert "at-spi2-core" in fields["Depends"]  # the accessibility bus for GET /v1/accessibility
+    assert "ca-certificates" in fields["Depends"]  # the hashed CA directory the unit verifies TLS with (SSL_CERT_FILE=/dev/null)
     for script in ("postinst", "prerm", "postrm"):
         assert stat.S_IMODE((control / script).stat().st_mode) == 0o755
         subprocess.run(["sh", "-n", str(control / script)], check=True)

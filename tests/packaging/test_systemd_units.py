@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from devsupport.unit import unit_environment
+
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "systemd"
 SYSTEM_UNITS = next((p for p in (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system")) if (p / "sysinit.target").exists()), None)
@@ -118,7 +120,9 @@ def test_the_agent_unit_says_what_the_issue_requires() -> None:
     assert env["BUREAU_AGENT_EXEC_USER"] and env["BUREAU_AGENT_EXEC_USER"] != "root"
     assert env["DISPLAY"] == ":0" and env["XAUTHORITY"].startswith("/")
     assert not any(name.startswith(("BUREAU_AGENT_TOKEN", "BUREAU_AGENT_HEARTBEAT_TOKEN=")) for name in env)  # /proc/<pid>/environ
-    assert env["MALLOC_ARENA_MAX"] == "2"  # idle RSS (issue 14); the bench runs the agent with it too
+    assert env["MALLOC_ARENA_MAX"] == "2"  # idle RSS (issue 14)
+    # RSS at start: no CA bundle parsed at import; TLS still verified (tests/control/test_tls_trust.py)
+    assert env["SSL_CERT_FILE"] == "/dev/null"
     assert service["LoadCredential"] == ["token:/etc/bureau-agent/token"]
     for forbidden in ("PrivateTmp", "PrivateNetwork", "PrivateIPC", "NoNewPrivileges", "DynamicUser"):
         assert forbidden not in service, forbidden
@@ -149,3 +153,8 @@ def test_the_xvfb_unit_serves_the_agents_display() -> None:
     assert xvfb["Service"]["User"] == [agent_env["BUREAU_AGENT_EXEC_USER"]]  # the desktop user's X server
     assert "bureau-agent.service" in xvfb["Unit"]["Before"][0]
     assert "PrivateTmp" not in xvfb["Service"]
+
+
+def test_the_bench_reads_the_units_environment_but_not_its_site() -> None:
+    env = unit_environment(UNITS / "bureau-agent.service")
+    assert env == {"MALLOC_ARENA_MAX": "2", "SSL_CERT_FILE": "/dev/null"}

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -47,8 +48,9 @@ class FakeControlPlane:
     `beats` and `auth` are the bodies and Authorization headers; `records` the same as Beats,
     with arrival time and mode."""
 
-    def __init__(self, responder: Responder = ok, slow_s: float = 3.0) -> None:
+    def __init__(self, responder: Responder = ok, slow_s: float = 3.0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.responder = responder
+        self.ssl_context = ssl_context  # given: it serves HTTPS with it
         self.mode = "ok"
         self.slow_s = slow_s
         self.beats: list[dict[str, Any]] = []
@@ -57,7 +59,7 @@ class FakeControlPlane:
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/beat"
+        self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{self.port}/beat"
 
     async def _beat(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
@@ -83,7 +85,7 @@ class FakeControlPlane:
         app.router.add_post("/beat", self._beat)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True, ssl_context=self.ssl_context).start()
         return self
 
     async def stop(self) -> None:
