@@ -222,11 +222,23 @@ async def test_background_program_survives_and_the_call_returns(client: TestClie
         assert not gone(int(pid)), f"background program {pid} was ended"
 
 
-async def test_background_program_keeps_writing_without_dying(client: TestClient, strays: list[int]) -> None:
-    data = await call(client, "exec", command="(while :; do echo tick; sleep 0.01; done) & echo $!", timeoutMs=30_000)
-    pid = int(data["stdout"].split()[0])
+async def test_background_program_keeps_writing_without_dying(
+    client: TestClient, strays: list[int], tmp_path: Any
+) -> None:
+    # Each round writes to the inherited stdout first, then counts itself in a file: rounds
+    # counted after the call has answered prove its writes to the agent's pipe did not kill it.
+    # The loop may print before the pid does, so the pid is tagged.
+    ticks = tmp_path / "ticks"
+    loop = f"(while :; do echo tick; echo >> {ticks}; sleep 0.01; done) & echo pid=$!"
+    data = await call(client, "exec", command=loop, timeoutMs=30_000)
+    pid = int(next(w for w in data["stdout"].split() if w.startswith("pid="))[4:])
     strays.append(pid)
-    await asyncio.sleep(0.3)  # it writes to the pipe the agent still drains
+    answered_at = ticks.stat().st_size if ticks.exists() else 0
+    deadline = time.monotonic() + 10
+    while (ticks.stat().st_size if ticks.exists() else 0) < answered_at + 20:
+        assert not gone(pid), "the background program died writing to its stdout"
+        assert time.monotonic() < deadline, "the background program stopped writing"
+        await asyncio.sleep(0.01)
     assert not gone(pid)
 
 
