@@ -68,7 +68,7 @@ IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 async def desktop_lifespan(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
-    display = Display(settings.display)
+    display = Display(settings.display, reply_spin_s=settings.input_reply_spin_us / 1e6)
     capturer = Capturer(settings.display)
     readiness = Readiness(display, capturer)
     damage = DamageWatcher(settings.display)

@@ -83,6 +83,7 @@ FIELDS: tuple[Field, ...] = (
     Field("input_mapping_settle_ms", int, 150, "pause before a borrowed keycode is rebound or restored", 0, 1000),
     Field("input_mapping_restore_ms", int, 500, "idle time before borrowed keycodes are restored (0: end of call)", 0, 60_000),
     Field("input_drag_duration_ms", int, 300, "drag duration when a call names none", 0, 10_000),
+    Field("input_reply_spin_us", int, 200, "input calls poll this long for the X server's answer, then wait (0: never; off on one CPU)", 0, 2000),
     Field("chat_backend", str, "none", "on-desktop AI agent kind", choices=("none", "openai", "command")),
     Field("chat_url", str, None, "openai backend: base URL of the chat-completions API (…/v1)"),
     Field("chat_api_key", str, None, "openai backend: bearer token sent to chat_url", secret=True),
@@ -163,6 +164,7 @@ class Settings:
     input_mapping_settle_ms: int
     input_mapping_restore_ms: int
     input_drag_duration_ms: int
+    input_reply_spin_us: int
     chat_backend: str
     chat_url: str | None
     chat_api_key: str | None

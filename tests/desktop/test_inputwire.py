@@ -1,29 +1,42 @@
 """The input connection (inputwire.py) on a real Xvfb: a batch and its one reply, X errors named
 for the batch that caused them, replies of callers that gave up and events nobody asked for
-skipped, a closed connection failing its waiting call; and the injector's rule that the
-connection written without a round trip is synced before the other one is used."""
+skipped, a closed connection failing its waiting call, each with and without the reply poll; the
+poll's bounds; and the injector's rule that the connection written without a round trip is
+synced before the other one is used."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import subprocess
+import sys
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
 from Xlib import display as xdisplay
 from Xlib import error as xerror
 
+from bureau_agent.config import default_settings
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.inputwire import InputRefused, InputWire, PointerState
 from bureau_agent.desktop.xtest import MOTION, Event, Injector, fake_input_bytes
 from tests.support.xvfb import Xvfb
 
 
-@pytest.fixture
-async def wire(input_xvfb: Xvfb) -> AsyncIterator[InputWire]:
-    opened = await asyncio.get_running_loop().run_in_executor(None, InputWire.open, input_xvfb.name)
+POLL_S = default_settings().input_reply_spin_us / 1e6
+
+
+async def open_wire(name: str, spin_s: float) -> InputWire:
+    opened = await asyncio.get_running_loop().run_in_executor(None, InputWire.open, name, spin_s)
     assert opened is not None
+    return opened
+
+
+@pytest.fixture(params=[0.0, POLL_S], ids=["no-poll", "poll"])
+async def wire(input_xvfb: Xvfb, request: pytest.FixtureRequest) -> AsyncIterator[InputWire]:
+    opened = await open_wire(input_xvfb.name, request.param)
     yield opened
     opened.close()
 
@@ -98,6 +111,66 @@ async def test_close_fails_the_call_waiting_for_its_reply(input_xvfb: Xvfb, wire
         os.kill(input_xvfb.proc.pid, signal.SIGCONT)
     with pytest.raises(xerror.ConnectionClosedError):
         await wire.send([], sync=True)
+
+
+async def test_a_prompt_reply_is_polled_for_without_the_loop(
+    input_xvfb: Xvfb, x_conn: xdisplay.Display, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wire = await open_wire(input_xvfb.name, 1.0)  # far longer than a live server takes
+    try:
+        assert wire.spin_s == 1.0  # this machine has more than one CPU (a test below has one)
+
+        async def no_reader(*args: object) -> bytes:
+            raise AssertionError("the reply was awaited on the loop")
+
+        monkeypatch.setattr(asyncio.get_running_loop(), "sock_recv", no_reader)
+        pointer = await wire.send([motion(wire, 17, 71)], sync=True)
+        assert pointer is not None and (pointer.x, pointer.y) == (17, 71)
+        assert where(x_conn) == (17, 71)
+    finally:
+        wire.close()
+
+
+async def test_a_reply_later_than_the_poll_is_awaited_on_the_loop(input_xvfb: Xvfb) -> None:
+    assert input_xvfb.proc is not None
+    wire = await open_wire(input_xvfb.name, 0.002)
+    pid = input_xvfb.proc.pid
+    os.kill(pid, signal.SIGSTOP)  # no reply until SIGCONT
+    # Should the poll not give up, the server resumes after a second and the call completes
+    # before the loop runs anything else: the assertion below then fails instead of hanging.
+    resume = threading.Timer(1.0, os.kill, (pid, signal.SIGCONT))
+    resume.start()
+    try:
+        sending = asyncio.ensure_future(wire.send([motion(wire, 31, 13)], sync=True))
+        for _ in range(5):  # the loop goes on running other work while the reply is held
+            await asyncio.sleep(0)
+        assert not sending.done(), "the call held the loop until the server answered"
+    finally:
+        resume.cancel()
+        os.kill(pid, signal.SIGCONT)
+    try:
+        pointer = await asyncio.wait_for(sending, 5)
+        assert pointer is not None and (pointer.x, pointer.y) == (31, 13)
+    finally:
+        wire.close()
+
+
+ONE_CPU = """
+import os, sys
+from bureau_agent.desktop.inputwire import InputWire
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+wire = InputWire.open(sys.argv[1], 0.001)
+print(wire.spin_s)
+wire.close()
+"""
+
+
+def test_no_poll_where_the_agent_has_one_cpu(input_xvfb: Xvfb) -> None:
+    # Polling on the only CPU would keep the server that is to answer off it.
+    out = subprocess.run(
+        [sys.executable, "-c", ONE_CPU, input_xvfb.name], env=input_xvfb.env(), capture_output=True, text=True, check=True
+    )
+    assert float(out.stdout) == 0.0
 
 
 async def test_the_unsynced_connection_is_synced_before_the_other_is_used(xvfb: Xvfb, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from Xlib import display as xdisplay
 
+from bureau_agent.config import default_settings
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.input_service import InputService, InputSettings
 from tests.support.xrecorder import Recorder, XtermSink
@@ -57,7 +58,7 @@ def sink(input_xvfb: Xvfb) -> Iterator[XtermSink]:
 
 @pytest.fixture
 async def service(input_xvfb: Xvfb) -> AsyncIterator[InputService]:
-    disp = Display(input_xvfb.name)
+    disp = Display(input_xvfb.name, reply_spin_s=default_settings().input_reply_spin_us / 1e6)  # as the agent runs
     await disp.start()
     svc = InputService(disp, InputSettings(drag_duration_ms=50, mapping_settle_ms=SETTLE_MS, mapping_restore_ms=RESTORE_MS))
     yield svc
