@@ -4,9 +4,10 @@ A click that went through the display owner cost two thread wake-ups more than t
 itself (measured: 0.11 ms of a 0.25 ms send-and-query on the bench's machine). This second X
 connection carries only input, so the loop can drive it without ever blocking: python-xlib opens
 it (authentication, setup, the XTEST opcode), then the loop writes the batch's requests to the
-non-blocking socket and awaits the one reply with the loop's reader. No read ever blocks the
-loop, and a server that stops answering leaves only the awaiting call waiting, until the display
-monitor's ping timeout shuts the socket down (close()), which fails it.
+non-blocking socket and reads the one reply (polled for a bounded moment, then awaited with the
+loop's reader: below). No read ever blocks the loop, and a server that stops answering leaves
+only the awaiting call waiting, until the display monitor's ping timeout shuts the socket down
+(close()), which fails it.
 
 Only three kinds of message come back: the QueryPointer reply, an error for one of our requests,
 and events every client gets unasked (MappingNotify): those are counted, for the keyboard's check
