@@ -82,7 +82,7 @@ class Display:
         self, name: str | None, *, check_interval_s: float = 0.5, ping_timeout_s: float = 10.0, reply_spin_s: float = 0.0
     ) -> None:
         self.name = name
-        self.reply_spin_s = reply_spin_s  # the input connection's (inputwire.py)
+        self._reply_spin_s = reply_spin_s  # the input connection's (inputwire.py)
         self.ping_timeout_s = ping_timeout_s
         self.state = DisplayState(name=name, connected=False)
         self._conn: xdisplay.Display | None = None
@@ -243,7 +243,7 @@ class Display:
         self._generation += 1
         if has_xtest:
             try:
-                self._wire = InputWire.open(self.name, self.reply_spin_s)
+                self._wire = InputWire.open(self.name, self._reply_spin_s)
             except Exception as exc:  # input still works, through the owner
                 log.warning("no input connection", extra={"display": self.name, "error": str(exc)})
         return DisplayState(

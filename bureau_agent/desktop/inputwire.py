@@ -129,7 +129,7 @@ class InputWire:
             while True:
                 try:
                     data = self.sock.recv(65536)
-                except (BlockingIOError, InterruptedError):
+                except BlockingIOError:  # EINTR is retried by recv itself (PEP 475)
                     break
                 except OSError:
                     break  # a broken connection: the next send says so
@@ -230,6 +230,6 @@ class InputWire:
         while True:
             try:
                 return self.sock.recv(4096)
-            except (BlockingIOError, InterruptedError):
+            except BlockingIOError:  # EINTR is retried by recv itself (PEP 475)
                 if time.perf_counter() >= deadline:
                     return None

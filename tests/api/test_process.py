@@ -233,9 +233,13 @@ async def test_background_program_keeps_writing_without_dying(
     data = await call(client, "exec", command=loop, timeoutMs=30_000)
     pid = int(next(w for w in data["stdout"].split() if w.startswith("pid="))[4:])
     strays.append(pid)
-    answered_at = ticks.stat().st_size if ticks.exists() else 0
+
+    def rounds() -> int:
+        return ticks.stat().st_size if ticks.exists() else 0
+
+    answered_at = rounds()
     deadline = time.monotonic() + 10
-    while (ticks.stat().st_size if ticks.exists() else 0) < answered_at + 20:
+    while rounds() < answered_at + 20:
         assert not gone(pid), "the background program died writing to its stdout"
         assert time.monotonic() < deadline, "the background program stopped writing"
         await asyncio.sleep(0.01)

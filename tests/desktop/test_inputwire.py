@@ -18,14 +18,11 @@ import pytest
 from Xlib import display as xdisplay
 from Xlib import error as xerror
 
-from bureau_agent.config import default_settings
 from bureau_agent.desktop.display import Display
 from bureau_agent.desktop.inputwire import InputRefused, InputWire, PointerState
 from bureau_agent.desktop.xtest import MOTION, Event, Injector, fake_input_bytes
+from tests.support.inputx import REPLY_SPIN_S
 from tests.support.xvfb import Xvfb
-
-
-POLL_S = default_settings().input_reply_spin_us / 1e6
 
 
 async def open_wire(name: str, spin_s: float) -> InputWire:
@@ -34,7 +31,7 @@ async def open_wire(name: str, spin_s: float) -> InputWire:
     return opened
 
 
-@pytest.fixture(params=[0.0, POLL_S], ids=["no-poll", "poll"])
+@pytest.fixture(params=[0.0, REPLY_SPIN_S], ids=["no-poll", "poll"])
 async def wire(input_xvfb: Xvfb, request: pytest.FixtureRequest) -> AsyncIterator[InputWire]:
     opened = await open_wire(input_xvfb.name, request.param)
     yield opened

@@ -21,6 +21,7 @@ from tests.support.xvfb import Xvfb
 # xterm can take longer than the production default to read its events.
 SETTLE_MS = 200
 RESTORE_MS = 300  # idle time before the map is restored
+REPLY_SPIN_S = default_settings().input_reply_spin_us / 1e6  # the agent's default poll for X replies
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def sink(input_xvfb: Xvfb) -> Iterator[XtermSink]:
 
 @pytest.fixture
 async def service(input_xvfb: Xvfb) -> AsyncIterator[InputService]:
-    disp = Display(input_xvfb.name, reply_spin_s=default_settings().input_reply_spin_us / 1e6)  # as the agent runs
+    disp = Display(input_xvfb.name, reply_spin_s=REPLY_SPIN_S)  # as the agent runs
     await disp.start()
     svc = InputService(disp, InputSettings(drag_duration_ms=50, mapping_settle_ms=SETTLE_MS, mapping_restore_ms=RESTORE_MS))
     yield svc
